@@ -1,0 +1,1 @@
+"""The `seqgen` command line: thin click commands over the seqgen library."""

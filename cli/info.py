@@ -1,0 +1,46 @@
+"""`seqgen info`: what a checkpoint is and how it was trained."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+import seqgen
+from cli.options import checkpoint_option
+
+
+@click.command()
+@checkpoint_option
+@click.option("--json", "as_json", is_flag=True, help="Print the details as one JSON object.")
+def info(checkpoint: str | None, as_json: bool) -> None:
+    """Describe a checkpoint: domain, codec, model size, training data and steps, best validation loss."""
+    d = seqgen.load(checkpoint, device="cpu").info()
+    if as_json:
+        click.echo(json.dumps(d, indent=2, ensure_ascii=False))
+        return
+    m, data, t, p = d["model"], d["data"], d["train"], d["progress"]
+    budget = ", ".join(f"{k} {t[k]}" for k in ("epochs", "max_steps", "max_time") if t.get(k))
+    rows = [
+        ("checkpoint", d["path"]),
+        ("domain", d["domain"]),
+        ("codec", d["codec"]),
+        ("model", f"{m['cell']}, {m['layers']} layer(s) x {m['hidden']} hidden, "
+                  f"{'one-hot input' if m['embed'] == 0 else 'embedding ' + str(m['embed'])}, "
+                  f"dropout {m['dropout']}{', tied weights' if m['tie_weights'] else ''} "
+                  f"({d['parameters']:,} parameters)"),
+        ("data", f"{', '.join(data.get('inputs', []))} ({data.get('documents', '?')} document(s), "
+                 f"{data.get('tokens', 0):,} tokens: {data.get('train_tokens', 0):,} train / "
+                 f"{data.get('val_tokens', 0):,} validation)"),
+        ("training", f"step {p.get('step')} ({p.get('epochs')} epochs, {p.get('elapsed_s')} s), "
+                     f"batch {t.get('batch_size')} x {t.get('seq_len')}, lr {t.get('lr')} {t.get('lr_schedule')}, "
+                     f"budget {budget or '-'}, seed {t.get('seed')}"),
+    ]
+    best = p.get("best_val_loss")
+    if best is not None:
+        rows.append(("best val", f"{best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "
+                                 f"at step {p.get('best_step')}"))
+    rows.append(("created", f"{d['created']} with seqgen {d['seqgen_version']}"))
+    for k, v in rows:
+        click.echo(f"{k:<11} {v}")

@@ -1,0 +1,69 @@
+"""`seqgen score`: log-probability, perplexity and bits per token of texts under a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+import seqgen
+from cli.options import checkpoint_option, device_option
+from seqgen.data import read_text
+from seqgen.errors import SeqgenError
+
+
+def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> list[str]:
+    out = list(texts)
+    for f in files:
+        if f == "-":
+            body = click.get_text_stream("stdin").read()
+        else:
+            body = read_text(Path(f))
+        out.extend([body] if document else [ln for ln in body.splitlines() if ln.strip()])
+    if not out:
+        raise SeqgenError("nothing to score: give TEXT arguments, --file F, or --file - for standard input")
+    return out
+
+
+@click.command()
+@click.argument("texts", nargs=-1)
+@checkpoint_option
+@click.option("-f", "--file", "files", multiple=True, type=str,
+              help="Score every non-empty line of this file ('-' reads standard input). Repeatable.")
+@click.option("--document", is_flag=True, help="Score each --file as one whole text instead of line by line.")
+@click.option("--per-token", is_flag=True, help="Also give each token's log-probability.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per input: text, tokens, logprob, log10prob, perplexity, bits_per_token.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Sequences scored together.")
+@device_option
+def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
+          per_token: bool, as_json: bool, batch_size: int, device: str) -> None:
+    """Score TEXTS: log P(text) = sum of log P(token | everything before it).
+
+    \b
+    logprob is in nats (natural log), log10prob in decimal digits; perplexity and bits per token are
+    per scored token. Without --sentences at training time a text is scored as the start of a line.
+    \b
+    Examples:
+      seqgen score "The apple and pear salad" "The apple and pair salad"
+      seqgen score --file sentences.txt --json
+      cat notes.txt | seqgen score --file - --document --per-token
+    """
+    model = seqgen.load(checkpoint, device=device)
+    results = model.score(_inputs(texts, files, document), batch_size=batch_size)
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(r.to_dict(per_token=per_token), ensure_ascii=False))
+            continue
+        s = r.result
+        shown = r.text if len(r.text) <= 60 else r.text[:57] + "..."
+        click.echo(f"logprob {s.logprob:10.3f}  log10 {s.log10prob:9.3f}  ppl {s.perplexity:8.3f}  "
+                   f"bits/token {s.bits_per_token:6.3f}  tokens {s.tokens:5d}  {shown!r}")
+        if per_token:
+            for tok, lp in zip(r.token_texts, s.token_logprobs, strict=True):
+                click.echo(f"    {tok!r:>8} {lp:9.4f}")
+        if r.unknown_chars:
+            click.echo(f"    note: unseen character(s) {', '.join(map(repr, r.unknown_chars))} scored as <unk>",
+                       err=True)

@@ -1,0 +1,81 @@
+"""`seqgen train`: fit a model to data and save it as a checkpoint folder."""
+
+from __future__ import annotations
+
+import click
+
+import seqgen
+from cli.options import device_option
+from cli.progress import ProgressBar
+from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S
+from seqgen.models import CELLS
+
+HELP = f"""Train a model on DATA: text files, folders, glob patterns or a built-in corpus name.
+
+\b
+With no DATA: the `{DEFAULT_DATA}` corpus (folk tunes in ABC notation from music21's corpus)
+for {DEFAULT_DATA_BUDGET_S:.0f} s, then `seqgen sample` writes new tunes.
+\b
+Examples:
+  seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
+  seqgen train 'books/*.txt' --out checkpoints/books --epochs 5
+  seqgen train --resume checkpoints/books --max-time 1200
+
+Prints the checkpoint folder and the final validation loss in nats per token.
+"""
+
+
+@click.command(help=HELP)
+@click.argument("data", nargs=-1)
+@click.option("-o", "--out", type=click.Path(), help="Checkpoint folder. Default: checkpoints/<data>-<cell>[-N].")
+@click.option("--resume", type=click.Path(), help="Continue training the checkpoint in this folder from its saved step.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
+@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: lstm]")
+@click.option("--layers", type=click.IntRange(min=1), help="Stacked recurrent layers.  [default: 2]")
+@click.option("--hidden", type=click.IntRange(min=1), help="Hidden units per layer.  [default: 256]")
+@click.option("--embed", type=click.IntRange(min=0), help="Embedding size; 0 feeds one-hot vectors.  [default: 64]")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout between layers.  [default: 0]")
+@click.option("--tie-weights/--no-tie-weights", default=None, help="Share the embedding with the output layer.")
+@click.option("--sentences", is_flag=True,
+              help="Treat every line as a sentence wrapped in <bos>/<eos>, so `score` rates whole sentences.")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), help="Parallel streams per step.  [default: 64]")
+@click.option("-t", "--seq-len", type=click.IntRange(min=1), help="BPTT window in tokens.  [default: 128]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.  [default: 0.002]")
+@click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]),
+              help="After warmup: cosine decay to lr/10 over the budget, or constant.  [default: cosine]")
+@click.option("--warmup", "warmup_steps", type=click.IntRange(min=0), help="Linear warmup steps.  [default: 50]")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay.  [default: 0.01]")
+@click.option("--clip", type=click.FloatRange(min=0, min_open=True),
+              help="Clip the global gradient norm to this.  [default: 1.0]")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True),
+              help="Budget in passes over the data.  [default: 10 when no other budget is given]")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Budget in optimiser steps (whole run).")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True),
+              help="Budget in seconds (whole run, resumes included).")
+@click.option("--eval-every", type=click.IntRange(min=1),
+              help="Validate and checkpoint every N steps.  [default: 250]")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+              help="Tail of the data held out for validation.  [default: 0.1]")
+@click.option("--seed", type=int, help="Fixes initialisation, data order and dropout.  [default: 0]")
+@device_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, sentences: bool,
+          device: str, quiet: bool, **options: object) -> None:
+    """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
+    bar = ProgressBar(enabled=not quiet)
+    try:
+        result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
+                              boundaries=sentences, overwrite=overwrite, **options)
+    finally:
+        bar.close()
+    if result.interrupted:
+        click.echo(f"interrupted at step {result.steps}; the checkpoint keeps the last saved step; "
+                   f"continue with: seqgen train --resume {result.folder}", err=True)
+    click.echo(f"checkpoint: {result.folder}")
+    if result.final_val_loss is not None:
+        click.echo(f"validation loss: {result.final_val_loss:.4f} nats/token "
+                   f"({result.final_val_loss / 0.6931471805599453:.4f} bits/token), "
+                   f"best {result.best_val_loss:.4f} (weights kept), step {result.steps}")
+    else:
+        click.echo(f"no validation data (--val-fraction 0); final training loss "
+                   f"{result.final_train_loss:.4f} nats/token, step {result.steps}")

@@ -1,0 +1,11 @@
+"""seqgen: recurrent sequence models (LSTM, GRU, RNN) that train on, sample and score token streams."""
+
+__version__ = "0.1.0"
+
+from seqgen.api import Model, load, train  # noqa: E402
+from seqgen.codecs import CharCodec, Codec  # noqa: E402
+from seqgen.errors import SeqgenError  # noqa: E402
+from seqgen.models import ModelConfig, SequenceModel  # noqa: E402
+
+__all__ = ["CharCodec", "Codec", "Model", "ModelConfig", "SeqgenError", "SequenceModel", "load", "train",
+           "__version__"]

@@ -1,0 +1,242 @@
+"""The Python API: `train(...)` a model into a checkpoint folder, `load(path)` it, then `.sample()`
+and `.score()`. The CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqgen import __version__, checkpoint
+from seqgen.codecs import CharCodec, Codec
+from seqgen.corpora import get_corpus
+from seqgen.data import Document, read_text_documents, split_stream, to_array
+from seqgen.device import resolve_device
+from seqgen.errors import SeqgenError
+from seqgen.models import ModelConfig, SequenceModel
+from seqgen.sample import generate
+from seqgen.score import ScoreResult, score_sequences
+from seqgen.train import ProgressFn, TrainConfig, Trainer, TrainResult
+
+DEFAULT_DATA = "folk-abc"
+DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` finishes in a few minutes on 2 CPU cores
+MODEL_DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
+
+
+def load_documents(data: Sequence[str | Path]) -> list[Document]:
+    """Documents from built-in corpus names, files, folders and globs."""
+    docs: list[Document] = []
+    paths: list[str | Path] = []
+    for item in data:
+        corpus = get_corpus(str(item))
+        if corpus is not None and not Path(str(item)).exists():
+            docs.extend(corpus.documents())
+        else:
+            paths.append(item)
+    if paths:
+        docs.extend(read_text_documents(paths))
+    return docs
+
+
+def encode_documents(codec: Codec, docs: Sequence[Document]) -> np.ndarray:
+    """One token stream; documents joined by a newline (so each starts a line, as a primer does)."""
+    if isinstance(codec, CharCodec) and not codec.boundaries:
+        return to_array(codec.encode("\n".join(d.text for d in docs)), codec.vocab_size)
+    ids: list[int] = []
+    for d in docs:
+        ids.extend(codec.encode_document(d.text))
+    return to_array(ids, codec.vocab_size)
+
+
+def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
+    stem = re.sub(r"[^\w.-]", "", Path(str(data[0]).rstrip("/*")).stem) or "model"
+    base = checkpoint.DEFAULT_ROOT / f"{stem}-{cell}"
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
+def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None = None, *,
+          resume: str | Path | None = None, progress: ProgressFn | None = None, device: str = "auto",
+          boundaries: bool = False, overwrite: bool = False, **options: Any) -> TrainResult:
+    """Train a model on `data` (corpus names, files, folders, globs; default: the folk-abc corpus).
+
+    `options` are model settings (cell, layers, hidden, embed, dropout, tie_weights) and TrainConfig
+    fields (batch_size, seq_len, lr, max_time, max_steps, epochs, seed, ...); unset ones take defaults.
+    With `resume`, training continues in that checkpoint folder from its saved step; the model and codec
+    come from the checkpoint and only the given training options change.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = set(options) - set(MODEL_DEFAULTS) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    if isinstance(data, str | Path):
+        data = [data]
+    dev = resolve_device(device)
+    if resume is not None:
+        return _resume(Path(resume), list(data or []), options, dev, progress)
+
+    data = list(data or [DEFAULT_DATA])
+    if data == [DEFAULT_DATA] and not {"max_time", "max_steps", "epochs"} & set(options):
+        options["max_time"] = DEFAULT_DATA_BUDGET_S
+    model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
+    try:
+        cfg = TrainConfig(**options)
+    except ValueError as e:
+        raise SeqgenError(str(e)) from None
+    folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
+                          "continue it with --resume, or replace it with --overwrite")
+
+    docs = load_documents(data)
+    codec = CharCodec.fit((d.text for d in docs), boundaries=boundaries)
+    tokens = encode_documents(codec, docs)
+    train_tokens, val_tokens = split_stream(tokens, cfg.val_fraction)
+    if len(train_tokens) < 2:
+        raise SeqgenError(f"{', '.join(map(str, data))}: too little text to train on ({len(tokens)} tokens)")
+    torch.manual_seed(cfg.seed)
+    try:
+        model = SequenceModel(ModelConfig(vocab_size=codec.vocab_size, **model_opts))
+    except ValueError as e:
+        raise SeqgenError(str(e)) from None
+    run_config = {
+        "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": codec.domain,
+        "codec": codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
+        "data": {"inputs": [str(Path(d).resolve()) if Path(str(d)).exists() else str(d) for d in data],
+                 "documents": len(docs), "tokens": int(len(tokens)),
+                 "train_tokens": int(len(train_tokens)), "val_tokens": int(len(val_tokens))},
+    }
+    if overwrite and folder.exists():
+        for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.TRAINER, checkpoint.METRICS):
+            (folder / name).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress).run()
+
+
+def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: torch.device,
+            progress: ProgressFn | None) -> TrainResult:
+    config = checkpoint.read_config(folder)
+    state = checkpoint.load_trainer_state(folder)
+    model, codec = checkpoint.build(config, folder)
+    ignored = set(options) & set(MODEL_DEFAULTS)
+    if ignored:
+        raise SeqgenError(f"--resume keeps the checkpoint's model; drop {', '.join(sorted(ignored))}")
+    try:
+        cfg = TrainConfig.from_dict({**config["train"], **options})
+    except ValueError as e:
+        raise SeqgenError(str(e)) from None
+    inputs = data or config["data"]["inputs"]
+    docs = load_documents(inputs)
+    tokens = encode_documents(codec, docs)
+    train_tokens, val_tokens = split_stream(tokens, cfg.val_fraction)
+    run_config = {k: v for k, v in config.items() if k not in ("format", "format_version", "train", "progress")}
+    run_config["data"] = {**config["data"], "inputs": [str(i) for i in inputs]}
+    trainer = Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress)
+    trainer.load_state_dict(state)
+    return trainer.run()
+
+
+@dataclass
+class TextScore:
+    """Score of one text: the ScoreResult plus what was scored."""
+
+    text: str
+    result: ScoreResult
+    token_texts: list[str]
+    unknown_chars: list[str]
+
+    def to_dict(self, per_token: bool = False) -> dict[str, Any]:
+        r = self.result
+        d: dict[str, Any] = {
+            "text": self.text, "tokens": r.tokens, "logprob": r.logprob, "log10prob": r.log10prob,
+            "perplexity": r.perplexity, "bits_per_token": r.bits_per_token, "nll_per_token": r.nll_per_token,
+        }
+        if self.unknown_chars:
+            d["unknown_chars"] = self.unknown_chars
+        if per_token:
+            d["token_texts"] = self.token_texts
+            d["token_logprobs"] = r.token_logprobs
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+class Model:
+    """A trained checkpoint, ready to sample and score."""
+
+    def __init__(self, path: Path, config: dict[str, Any], net: SequenceModel, codec: Codec, device: torch.device):
+        self.path, self.config, self.net, self.codec, self.device = path, config, net, codec, device
+
+    def prime_ids(self, prime: str | None) -> list[int]:
+        """Token context for a primer; unknown characters are an error, not silently replaced."""
+        ids = list(self.codec.start_ids)
+        if prime:
+            bad = self.codec.unknown_chars(prime)
+            if bad:
+                shown = ", ".join(repr(c) for c in bad[:10])
+                raise SeqgenError(f"--prime: character(s) {shown} never occur in this model's training data")
+            ids += self.codec.encode(prime)
+        if not ids:
+            raise SeqgenError("this model needs a --prime to start from (its vocabulary has no newline)")
+        return ids
+
+    def sample(self, num: int = 1, length: int = 500, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, prime: str | None = None, seed: int | None = None,
+               stop: str | None = None) -> list[str]:
+        """`num` texts of up to `length` new tokens each, generated together; the primer is included."""
+        if temperature < 0:
+            raise SeqgenError(f"temperature must be >= 0, got {temperature}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise SeqgenError(f"top-p must be in (0, 1], got {top_p}")
+        if num < 1 or length < 0:
+            raise SeqgenError("num must be >= 1 and length >= 0")
+        stops = [self.codec.end_ids] if self.codec.end_ids else []
+        if stop:
+            if self.codec.unknown_chars(stop):
+                raise SeqgenError(f"--stop {stop!r}: contains characters this model never produces")
+            stops.append(self.codec.encode(stop))
+        seed = secrets.randbits(31) if seed is None else seed
+        outs = generate(self.net, self.prime_ids(prime), length, num, temperature, top_k, top_p, seed,
+                        banned=self.codec.special_ids, stops=stops)
+        return [(prime or "") + self.codec.decode(ids) for ids in outs]
+
+    def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:
+        """Log-probability of each text as a whole (with sentence boundaries: including its end)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        codec = self.codec
+        seqs = [codec.encode(t) + list(codec.end_ids) for t in texts]
+        results = score_sequences(self.net, seqs, codec.start_ids, batch_size=batch_size)
+        out = []
+        for t, seq, r in zip(texts, seqs, results, strict=True):
+            shown = [codec.token_name(i) for i in seq]
+            skipped = len(shown) - r.tokens
+            out.append(TextScore(t, r, shown[skipped:], codec.unknown_chars(t)))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """What the checkpoint is: domain, codec, model, data and training progress."""
+        c = self.config
+        return {
+            "path": str(self.path), "domain": c.get("domain"), "codec": self.codec.describe(),
+            "vocab_size": self.codec.vocab_size, "model": c["model"], "parameters": self.net.num_parameters(),
+            "data": c.get("data", {}), "train": c.get("train", {}), "progress": c.get("progress", {}),
+            "created": c.get("created"), "seqgen_version": c.get("seqgen_version"),
+        }
+
+
+def load(path: str | Path | None = None, device: str = "auto") -> Model:
+    """Load a checkpoint folder (default: the newest under ./checkpoints/)."""
+    folder = Path(path) if path is not None else checkpoint.newest()
+    dev = resolve_device(device)
+    config, net, codec = checkpoint.load(folder, dev)
+    return Model(folder, config, net, codec, dev)

@@ -1,0 +1,144 @@
+"""Checkpoint folders: config.json + model.safetensors (best weights) + trainer.pt (resume state).
+
+Every file is written to a temporary name and renamed into place, so a run killed at any moment leaves
+the previous complete file behind. Weights are data only: safetensors for the model, and
+`torch.load(weights_only=True)` for the trainer state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from seqgen.codecs import Codec, codec_from_dict
+from seqgen.errors import SeqgenError
+from seqgen.models import ModelConfig, SequenceModel
+
+CONFIG, WEIGHTS, TRAINER, METRICS = "config.json", "model.safetensors", "trainer.pt", "metrics.jsonl"
+FORMAT = "seqgen-checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_ROOT = Path("checkpoints")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call write(tmp_name) for a temp file beside `path`, flush it to disk, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(folder: Path, config: dict[str, Any]) -> None:
+    """Write config.json (adds the format marker)."""
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def save_weights(folder: Path, model: SequenceModel) -> None:
+    """Write model.safetensors (shared, i.e. tied, tensors are stored once)."""
+    atomic_write(folder / WEIGHTS, lambda tmp: save_model(model, tmp))
+
+
+def save_trainer_state(folder: Path, state: dict[str, Any]) -> None:
+    """Write trainer.pt: tensors and plain Python values only, loadable with weights_only=True."""
+    atomic_write(folder / TRAINER, lambda tmp: torch.save(state, tmp))
+
+
+def append_metrics(folder: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to metrics.jsonl."""
+    with open(folder / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def is_checkpoint(folder: Path) -> bool:
+    return (folder / CONFIG).is_file() and (folder / WEIGHTS).is_file()
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """Parse and check config.json, with a clear error for anything that is not a seqgen checkpoint."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise SeqgenError(f"{folder}: no such checkpoint folder")
+    if not folder.is_dir():
+        raise SeqgenError(f"{folder}: a checkpoint is a folder, this is a file")
+    path = folder / CONFIG
+    if not path.is_file():
+        raise SeqgenError(f"{folder}: not a seqgen checkpoint (no {CONFIG})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SeqgenError(f"{path}: damaged checkpoint config ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise SeqgenError(f"{path}: not a seqgen checkpoint config")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise SeqgenError(f"{path}: written by a newer seqgen (format {config['format_version']}); upgrade")
+    for key in ("model", "codec"):
+        if key not in config:
+            raise SeqgenError(f"{path}: damaged checkpoint config (no '{key}' section)")
+    return config
+
+
+def build(config: dict[str, Any], where: Path) -> tuple[SequenceModel, Codec]:
+    """Model (fresh weights) and codec described by a checkpoint config."""
+    try:
+        codec = codec_from_dict(config["codec"])
+        model = SequenceModel(ModelConfig.from_dict(config["model"]))
+    except (ValueError, TypeError, KeyError) as e:
+        raise SeqgenError(f"{where / CONFIG}: damaged checkpoint config ({e})") from None
+    return model, codec
+
+
+def load(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, Any], SequenceModel, Codec]:
+    """Config, model with its best weights (in eval mode, on `device`) and codec of a checkpoint."""
+    folder = Path(folder)
+    config = read_config(folder)
+    model, codec = build(config, folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise SeqgenError(f"{folder}: checkpoint has no {WEIGHTS} (training may not have saved yet)")
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (SafetensorError, RuntimeError, OSError, ValueError) as e:
+        raise SeqgenError(f"{weights}: damaged or truncated weights ({str(e).splitlines()[0]})") from None
+    if missing or unexpected:
+        raise SeqgenError(f"{weights}: weights do not match the config (missing {missing}, unexpected {unexpected})")
+    return config, model.to(device).eval(), codec
+
+
+def load_trainer_state(folder: Path) -> dict[str, Any]:
+    """The resume state saved by the trainer."""
+    path = folder / TRAINER
+    if not path.is_file():
+        raise SeqgenError(f"{folder}: cannot resume, the checkpoint has no {TRAINER}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises a variety of types for damaged files
+        raise SeqgenError(f"{path}: damaged trainer state ({str(e).splitlines()[0]})") from None
+
+
+def newest(root: str | Path = DEFAULT_ROOT) -> Path:
+    """The most recently written checkpoint under `root` (what -c defaults to)."""
+    root = Path(root)
+    found = [p for p in root.iterdir() if p.is_dir() and is_checkpoint(p)] if root.is_dir() else []
+    if not found:
+        raise SeqgenError(f"no checkpoint under {root}/: train one with `seqgen train`, or pass -c DIR")
+    return max(found, key=lambda p: (p / CONFIG).stat().st_mtime)

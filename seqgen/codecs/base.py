@@ -1,0 +1,80 @@
+"""The codec interface: raw domain data <-> integer token ids, serialisable into a checkpoint."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+
+class Codec(ABC):
+    """Turns one domain's raw data into token ids and back; knows nothing about models.
+
+    `domain` names what the codec reads ("text", "music", ...). `special` ids are never produced by
+    sampling (e.g. `<unk>`, `<bos>`); `start_ids` is the context a sequence is conditioned on when it
+    has no primer, and `end_ids` the tokens that close a scored sequence.
+    """
+
+    kind: ClassVar[str]
+    domain: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of distinct token ids (ids are 0 .. vocab_size - 1)."""
+
+    @abstractmethod
+    def encode(self, data: Any) -> list[int]:
+        """Raw data -> token ids."""
+
+    @abstractmethod
+    def decode(self, ids: list[int]) -> Any:
+        """Token ids -> raw data (special tokens dropped)."""
+
+    def token_name(self, token_id: int) -> str:
+        """Readable form of one token, for per-token reports."""
+        return str(token_id)
+
+    @property
+    def special_ids(self) -> list[int]:
+        """Ids a sampler must never emit."""
+        return []
+
+    @property
+    def start_ids(self) -> list[int]:
+        """Context that precedes a sequence scored or sampled without a primer."""
+        return []
+
+    @property
+    def end_ids(self) -> list[int]:
+        """Tokens appended to a sequence when scoring it as a complete unit."""
+        return []
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable settings, including `kind`; `codec_from_dict` rebuilds the codec."""
+
+    @classmethod
+    @abstractmethod
+    def from_dict(cls, d: dict[str, Any]) -> Codec:
+        """Rebuild from `to_dict` output."""
+
+    def describe(self) -> str:
+        """One line for `seqgen info`."""
+        return f"{self.kind} ({self.vocab_size} tokens)"
+
+
+_REGISTRY: dict[str, type[Codec]] = {}
+
+
+def register(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: make a codec rebuildable from its `kind` name."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def codec_from_dict(d: dict[str, Any]) -> Codec:
+    """Rebuild any registered codec from its serialised settings."""
+    kind = d.get("kind")
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown codec kind {kind!r} (known: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[kind].from_dict(d)

@@ -1,0 +1,105 @@
+"""Character-level codec: one token per Unicode character seen in the training text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from seqgen.codecs.base import Codec, register
+
+UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
+
+
+@register
+class CharCodec(Codec):
+    """Maps characters to ids: `<unk>` is id 0; with `boundaries`, `<bos>`/`<eos>` are ids 1 and 2.
+
+    Without boundaries a text is scored as the start of a new line (its context is a newline, when the
+    vocabulary has one), which is how a text appears inside a continuous training corpus.
+    """
+
+    kind = "char"
+    domain = "text"
+
+    def __init__(self, chars: Iterable[str], boundaries: bool = False):
+        self.boundaries = boundaries
+        specials = [UNK, BOS, EOS] if boundaries else [UNK]
+        self.chars = sorted(set(chars))
+        for c in self.chars:
+            if len(c) != 1:
+                raise ValueError(f"CharCodec vocabulary entries must be single characters, got {c!r}")
+        self.itos: list[str] = specials + self.chars
+        self.stoi: dict[str, int] = {c: i + len(specials) for i, c in enumerate(self.chars)}
+        self.unk_id = 0
+        self.bos_id = 1 if boundaries else None
+        self.eos_id = 2 if boundaries else None
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], boundaries: bool = False) -> CharCodec:
+        """Build the vocabulary from training texts."""
+        seen: set[str] = set()
+        for t in texts:
+            seen.update(t)
+        if boundaries:
+            seen.discard("\n")  # lines become <bos> ... <eos>
+        return cls(seen, boundaries=boundaries)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        get = self.stoi.get
+        return [get(c, self.unk_id) for c in text]
+
+    def unknown_chars(self, text: str) -> list[str]:
+        """Characters of `text` outside the vocabulary, in order of first appearance."""
+        out: list[str] = []
+        for c in text:
+            if c not in self.stoi and c not in out:
+                out.append(c)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        n = len(self.itos) - len(self.chars)
+        return "".join(self.itos[i] for i in ids if i >= n)
+
+    def token_name(self, token_id: int) -> str:
+        return self.itos[token_id]
+
+    def encode_document(self, text: str) -> list[int]:
+        """Training form of a document: with boundaries every non-empty line is `<bos> line <eos>`."""
+        if not self.boundaries:
+            return self.encode(text)
+        ids: list[int] = []
+        for line in text.splitlines():
+            if line.strip():
+                ids.append(self.bos_id)
+                ids.extend(self.encode(line))
+                ids.append(self.eos_id)
+        return ids
+
+    @property
+    def special_ids(self) -> list[int]:
+        return [self.unk_id] + ([self.bos_id] if self.boundaries else [])
+
+    @property
+    def start_ids(self) -> list[int]:
+        if self.boundaries:
+            return [self.bos_id]
+        return [self.stoi["\n"]] if "\n" in self.stoi else []
+
+    @property
+    def end_ids(self) -> list[int]:
+        return [self.eos_id] if self.boundaries else []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "chars": "".join(self.chars), "boundaries": self.boundaries}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CharCodec:
+        return cls(d["chars"], boundaries=bool(d.get("boundaries", False)))
+
+    def describe(self) -> str:
+        extra = ", sentence boundaries" if self.boundaries else ""
+        return f"characters ({len(self.chars)} distinct + {len(self.itos) - len(self.chars)} special{extra})"

@@ -1,0 +1,111 @@
+"""SequenceModel: token ids -> embedding (or one-hot) -> stacked LSTM/GRU/RNN -> next-token logits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+State = Tensor | tuple[Tensor, Tensor]
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a SequenceModel; stored in every checkpoint. `embed=0` feeds one-hot vectors."""
+
+    vocab_size: int
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 256
+    embed: int = 64
+    dropout: float = 0.0
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        for name in ("vocab_size", "layers", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.embed < 0:
+            raise ValueError(f"embed must be 0 (one-hot) or positive, got {self.embed}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and self.embed == 0:
+            raise ValueError("tie_weights needs a learned embedding (embed > 0)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class SequenceModel(nn.Module):
+    """A stacked recurrent language model over token ids; it knows nothing about any domain.
+
+    `rnn_relu` starts from the identity recurrent matrix with zero biases (IRNN), and the LSTM forget
+    gate bias starts at 1: both keep gradients alive over long spans at the start of training.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        if c.embed > 0:
+            self.embedding = nn.Embedding(c.vocab_size, c.embed)
+            input_size = c.embed
+        else:  # one-hot input: a fixed identity lookup, no parameters
+            self.embedding = None
+            self.register_buffer("one_hot", torch.eye(c.vocab_size), persistent=False)
+            input_size = c.vocab_size
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn_tanh": nn.RNN, "rnn_relu": nn.RNN}[c.cell]
+        kwargs = {"nonlinearity": c.cell[4:]} if c.cell.startswith("rnn_") else {}
+        self.rnn = rnn_cls(input_size, c.hidden, c.layers, batch_first=True,
+                           dropout=c.dropout if c.layers > 1 else 0.0, **kwargs)
+        self.drop = nn.Dropout(c.dropout)
+        out_size = c.embed if c.tie_weights else c.hidden
+        self.proj = nn.Linear(c.hidden, c.embed, bias=False) if c.tie_weights and c.embed != c.hidden else None
+        self.decoder = nn.Linear(out_size, c.vocab_size)
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight
+        self._init_recurrent()
+
+    def _init_recurrent(self) -> None:
+        h = self.config.hidden
+        with torch.no_grad():
+            for name, p in self.rnn.named_parameters():
+                if self.config.cell == "rnn_relu":
+                    if name.startswith("weight_hh"):
+                        p.copy_(torch.eye(h))
+                    elif name.startswith("bias"):
+                        p.zero_()
+                elif self.config.cell == "lstm" and name.startswith("bias_ih"):
+                    p.zero_()
+                    p[h : 2 * h] = 1.0  # gate order i, f, g, o
+                elif self.config.cell == "lstm" and name.startswith("bias_hh"):
+                    p.zero_()
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """x: [batch, time] token ids -> logits [batch, time, vocab] and the final recurrent state."""
+        emb = self.embedding(x) if self.embedding is not None else F.embedding(x, self.one_hot)
+        y, state = self.rnn(self.drop(emb), state)
+        y = self.drop(y)
+        if self.proj is not None:
+            y = self.proj(y)
+        return self.decoder(y), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph between TBPTT windows while keeping the values."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()

@@ -1,0 +1,88 @@
+"""Generation: a primer sets the recurrent state, then each new token costs one recurrent step.
+
+All `num` samples run together as one batch. Sampling is reproducible: a seeded generator draws
+every token. Temperature 0 takes the argmax path; top-k and top-p trim the distribution first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from seqgen.models import SequenceModel
+from seqgen.stepper import Stepper
+
+
+def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+    """Set to -inf every logit outside the k most likely and outside the smallest set of mass >= p."""
+    if top_k is not None and 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+        drop = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # mass before this token already >= p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def choose(logits: Tensor, temperature: float, top_k: int | None, top_p: float | None,
+           generator: torch.Generator) -> Tensor:
+    """Next token for each row of logits [batch, vocab]."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits / temperature, top_k, top_p)
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+
+
+def _ends_with(seq: list[int], suffix: list[int]) -> bool:
+    return len(suffix) > 0 and len(seq) >= len(suffix) and seq[-len(suffix):] == suffix
+
+
+@torch.inference_mode()
+def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int = 0,
+             banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = ()) -> list[list[int]]:
+    """`num` continuations of `prime` (token ids, at least one), each up to `length` new tokens.
+
+    A sample ends early when it produces one of the `stops` id sequences (which is then cut off).
+    `banned` ids (unknown-token and start markers) are never drawn.
+    """
+    if not prime:
+        raise ValueError("generation needs at least one primer token")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    stepper = Stepper(model)
+    x = torch.tensor([list(prime)] * num, dtype=torch.long, device=device)
+    logits, state = model(x)
+    logits = logits[:, -1]
+    ban = torch.tensor(list(banned), dtype=torch.long, device=device)
+    out: list[list[int]] = [[] for _ in range(num)]
+    live = list(range(num))
+    stops = [list(s) for s in stops if s]
+    for _ in range(length):
+        if len(ban):
+            logits = logits.index_fill(-1, ban, float("-inf"))
+        tokens = choose(logits, temperature, top_k, top_p, generator)
+        ids = tokens.tolist()
+        for i in live:
+            out[i].append(ids[i])
+        live = [i for i in live if not any(_ends_with(out[i], s) for s in stops)]
+        if not live:
+            break
+        logits, state = stepper.step(tokens, state)
+    for i in range(num):
+        for s in stops:
+            if _ends_with(out[i], s):
+                del out[i][-len(s):]
+                break
+    return out
+
