@@ -16,10 +16,7 @@ from seqgen.errors import SeqgenError
 def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> list[str]:
     out = list(texts)
     for f in files:
-        if f == "-":
-            body = click.get_text_stream("stdin").read()
-        else:
-            body = read_text(Path(f))
+        body = click.get_text_stream("stdin").read() if f == "-" else read_text(Path(f))
         out.extend([body] if document else [ln for ln in body.splitlines() if ln.strip()])
     if not out:
         raise SeqgenError("nothing to score: give TEXT arguments, --file F, or --file - for standard input")
