@@ -28,7 +28,7 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @click.command(help=HELP)
 @click.argument("data", nargs=-1)
 @click.option("-o", "--out", type=click.Path(), help="Checkpoint folder. Default: checkpoints/<data>-<cell>[-N].")
-@click.option("--resume", type=click.Path(), help="Continue training the checkpoint in this folder from its saved step.")
+@click.option("--resume", type=click.Path(), help="Continue the checkpoint in this folder from its saved step.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
 @click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: lstm]")
 @click.option("--layers", type=click.IntRange(min=1), help="Stacked recurrent layers.  [default: 2]")
