@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,7 +15,34 @@ from seqgen import __version__
 from seqgen.errors import SeqgenError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class SeqgenGroup(click.Group):
+    """A click group whose every expected failure is one `seqgen: error: ...` line and a non-zero exit."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "seqgen", complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            _fail("interrupted", 130)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see: seqgen {ctx.command.name} --help)" if ctx is not None and ctx.command else ""
+            _fail(f"{e.format_message()}{hint}", e.exit_code)
+        except SeqgenError as e:
+            _fail(str(e), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"seqgen: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=SeqgenGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="seqgen")
 def cli() -> None:
     """Recurrent sequence models (LSTM, GRU, RNN) for text, music and waveforms.
@@ -37,27 +65,9 @@ cli.add_command(score)
 cli.add_command(info)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; every expected failure becomes one `seqgen: error: ...` line and a non-zero exit."""
-    try:
-        code = cli.main(args=argv, prog_name="seqgen", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("seqgen: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        hint = f" (see: seqgen {e.ctx.command.name} --help)" if getattr(e, "ctx", None) and e.ctx.command else ""
-        click.echo(f"seqgen: error: {e.format_message()}{hint}", err=True)
-        sys.exit(e.exit_code)
-    except SeqgenError as e:
-        click.echo(f"seqgen: error: {e}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("seqgen: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
-    if isinstance(code, int) and code:
-        sys.exit(code)
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="seqgen")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from seqgen.errors import SeqgenError
 def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> list[str]:
     out = list(texts)
     for f in files:
-        body = click.get_text_stream("stdin").read() if f == "-" else read_text(Path(f))
+        body = sys.stdin.read() if f == "-" else read_text(Path(f))
         out.extend([body] if document else [ln for ln in body.splitlines() if ln.strip()])
     if not out:
         raise SeqgenError("nothing to score: give TEXT arguments, --file F, or --file - for standard input")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,8 +121,16 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     if overwrite and folder.exists():
         for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.TRAINER, checkpoint.METRICS):
             (folder / name).unlink(missing_ok=True)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    return Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress).run()
+    result = Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress).run()
+    if result.interrupted and not checkpoint.is_checkpoint(folder):
+        if created:
+            shutil.rmtree(folder)
+        else:
+            (folder / checkpoint.METRICS).unlink(missing_ok=True)
+        raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
+    return result
 
 
 def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: torch.device,

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from seqgen import checkpoint
 from seqgen.data import TBPTTBatches
+from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state
 
 
@@ -158,6 +159,10 @@ class Trainer:
                                   "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None}
         self.hidden: State | None = None
         self.batches = self._epoch_batches(new_offset=True)
+        if (self.batches.batch_size, self.batches.seq_len) != (cfg.batch_size, cfg.seq_len):
+            self.report(Progress("note", 0, 0.0, message=(
+                f"the training data has {len(train_tokens):,} tokens: batches shrink to "
+                f"{self.batches.batch_size} x {self.batches.seq_len} (asked for {cfg.batch_size} x {cfg.seq_len})")))
 
     # --- state -----------------------------------------------------------------------------------
     def _epoch_batches(self, new_offset: bool) -> TBPTTBatches:
@@ -249,8 +254,8 @@ class Trainer:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip)
                 if not math.isfinite(loss):
-                    raise FloatingPointError(f"training diverged at step {s['step'] + 1} (loss {loss}); "
-                                             "lower --lr or --clip")
+                    raise SeqgenError(f"training diverged at step {s['step'] + 1} (loss {loss}); the checkpoint "
+                                      f"keeps the last good step; lower --lr or --clip")
                 s["step"] += 1
                 s["window"] += 1
                 s["tokens"] += x.numel()

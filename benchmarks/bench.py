@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Speed of seqgen against a plain-PyTorch yardstick, measured in one run on the same machine.
+
+Three figures for a given cell and size, each over a time budget:
+  train   tokens/s of seqgen's training step (TBPTT windows, AdamW, clipping) on tiny-shakespeare
+  sample  steps/s of batch-1 generation (seqgen.sample.generate, temperature 0.8)
+  score   sequences/s of scoring the corpus lines (seqgen.score.score_sequences, batched by length)
+plus peak resident memory. The yardstick (../shared/bench/reference.py by default) runs in a child
+process with the same settings; its JSON and the ratios seqgen/reference are printed beside ours.
+
+usage: python benchmarks/bench.py [--cell gru] [--hidden 256] [--layers 2] [--batch 64] [--seq-len 128]
+                                  [--seconds 20] [--text FILE] [--reference PATH | --no-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from seqgen.codecs import CharCodec
+from seqgen.data import TBPTTBatches, to_array
+from seqgen.models import ModelConfig, SequenceModel
+from seqgen.sample import generate
+from seqgen.score import score_sequences
+from seqgen.train import TrainConfig, make_optimizer, train_step
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+DEFAULT_REFERENCE = ROOT.parent / "shared" / "bench" / "reference.py"
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def bench_train(model: SequenceModel, tokens, batch: int, seq_len: int, seconds: float) -> tuple[float, float]:
+    batches = TBPTTBatches(tokens, batch, seq_len)
+    opt = make_optimizer(model, TrainConfig(lr=2e-3))
+    model.train()
+    hidden, done, i, loss = None, 0, 0, float("nan")
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        if i == len(batches):
+            i, hidden = 0, None
+        x, y = batches.window(i)
+        loss, _, hidden = train_step(model, opt, x, y, hidden, 5.0)
+        done += x.numel()
+        i += 1
+    return done / (time.perf_counter() - t0), loss
+
+
+def bench_sample(model: SequenceModel, seconds: float) -> float:
+    generate(model, [1], 50, temperature=0.8, seed=0)  # warm-up
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        generate(model, [1], 2000, temperature=0.8, seed=steps)
+        steps += 2000
+    return steps / (time.perf_counter() - t0)
+
+
+def bench_score(model: SequenceModel, lines: list[list[int]], seconds: float) -> float:
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds and done < len(lines):
+        chunk = lines[done : done + 1024]
+        score_sequences(model, chunk, batch_size=128)
+        done += len(chunk)
+    return done / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text", type=Path, default=DEFAULT_TEXT)
+    p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--embed", type=int, default=None, help="embedding size (default: --hidden, as the yardstick)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seconds", type=float, default=20.0, help="time budget of each of the three parts")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
+    p.add_argument("--no-reference", action="store_true")
+    a = p.parse_args()
+    if not a.text.is_file():
+        sys.exit(f"bench.py: {a.text}: no such file (give --text FILE)")
+
+    torch.manual_seed(0)
+    text = a.text.read_text(encoding="utf-8")
+    codec = CharCodec.fit([text])
+    tokens = to_array(codec.encode(text), codec.vocab_size)
+    model = SequenceModel(ModelConfig(vocab_size=codec.vocab_size, cell=a.cell, layers=a.layers, hidden=a.hidden,
+                                      embed=a.embed or a.hidden))
+    train_tps, loss = bench_train(model, tokens, a.batch, a.seq_len, a.seconds)
+    model.eval()
+    sample_sps = bench_sample(model, a.seconds)
+    lines = [codec.encode(ln) for ln in text.splitlines() if len(ln) > 1]
+    score_sps = bench_score(model, lines, a.seconds)
+    ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4),
+            "sample_steps_per_s": round(sample_sps), "score_sequences_per_s": round(score_sps),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    out = {"config": {"cell": a.cell, "hidden": a.hidden, "layers": a.layers, "embed": a.embed or a.hidden,
+                      "batch": a.batch, "seq_len": a.seq_len, "seconds": a.seconds,
+                      "threads": torch.get_num_threads(), "torch": torch.__version__},
+           "seqgen": ours}
+
+    if not a.no_reference and a.cell in ("lstm", "gru") and a.reference.is_file():
+        cmd = [sys.executable, str(a.reference), "--text", str(a.text), "--cell", a.cell, "--hidden", str(a.hidden),
+               "--layers", str(a.layers), "--batch", str(a.batch), "--seq-len", str(a.seq_len),
+               "--seconds", str(a.seconds)]
+        ref = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        ref["peak_rss_mb"] = round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1)
+        out["reference"] = ref
+        out["ratio_seqgen_over_reference"] = {
+            "train": round(ours["train_tokens_per_s"] / ref["train_tokens_per_s"], 2),
+            "sample": round(ours["sample_steps_per_s"] / ref["sample_steps_per_s"], 2),
+            "score": round(ours["score_sequences_per_s"] / ref["score_lines_per_s"], 2),
+            "peak_rss": round(ours["peak_rss_mb"] / ref["peak_rss_mb"], 2),
+        }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

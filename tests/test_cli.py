@@ -1,0 +1,126 @@
+"""End-to-end command-line tests through click's runner, plus the installed entry points."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+TINY = ["--cell", "gru", "--layers", "1", "--hidden", "32", "--embed", "16", "-b", "8", "-t", "32", "-q"]
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
+    return result
+
+
+def assert_clean_error(result, *fragments):
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqgen: error: "), result.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_train_sample_score_info_end_to_end(tmp_path, shakespeare, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("train", shakespeare, *TINY, "--max-steps", 40, "--eval-every", 20)
+    assert r.exit_code == 0, r.output
+    assert "checkpoint: checkpoints/shakespeare-60k-gru" in r.stdout
+    assert "validation loss:" in r.stdout and "nats/token" in r.stdout
+
+    a = run("sample", "--num", 2, "--length", 50, "--seed", 4)
+    assert a.exit_code == 0 and a.stdout == run("sample", "--num", 2, "--length", 50, "--seed", 4).stdout
+    assert "==> sample 1/2 <==" in a.stdout and "==> sample 2/2 <==" in a.stdout
+    out = run("sample", "--num", 3, "--length", 20, "--seed", 1, "--json").stdout
+    js = [json.loads(line) for line in out.splitlines()]
+    assert [j["index"] for j in js] == [1, 2, 3] and all(j["seed"] == 1 for j in js)
+
+    s = run("score", "The king is here.", "eht gikn si ereh.", "--json", "--per-token")
+    rows = [json.loads(line) for line in s.stdout.splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert {"text", "tokens", "logprob", "log10prob", "perplexity", "bits_per_token", "token_logprobs"} <= set(row)
+        assert row["tokens"] == len(row["token_logprobs"]) == 17
+    lines = tmp_path / "lines.txt"
+    lines.write_text("First line\n\nSecond line\n")
+    assert len(run("score", "--file", lines, "--json").stdout.splitlines()) == 2
+    assert len(run("score", "--file", "-", "--json", input="one\ntwo\nthree\n").stdout.splitlines()) == 3
+    assert len(run("score", "--file", lines, "--document", "--json").stdout.splitlines()) == 1
+
+    info = json.loads(run("info", "--json").stdout)
+    assert info["domain"] == "text" and info["progress"]["step"] == 40 and info["model"]["cell"] == "gru"
+    text = run("info").stdout
+    assert "best val" in text and "parameters" in text
+
+    again = run("train", "--resume", "checkpoints/shakespeare-60k-gru", "--max-steps", 50, "-q")
+    assert again.exit_code == 0, again.output
+    assert json.loads(run("info", "--json").stdout)["progress"]["step"] == 50
+
+
+@pytest.fixture
+def ckpt_args(trained):
+    return ["-c", trained]
+
+
+def test_bad_sampling_options(ckpt_args):
+    assert_clean_error(run("sample", *ckpt_args, "--temperature", "-1"), "--temperature")
+    assert_clean_error(run("sample", *ckpt_args, "--top-p", "1.5"), "--top-p", "1.5")
+    assert_clean_error(run("sample", *ckpt_args, "--prime", "Zürich ☃"), "--prime", "'ü'", "'☃'")
+
+
+def test_bad_checkpoints(tmp_path, trained, monkeypatch):
+    assert_clean_error(run("sample", "-c", tmp_path / "missing"), "missing: no such checkpoint folder")
+    (tmp_path / "plain").mkdir()
+    assert_clean_error(run("info", "-c", tmp_path / "plain"), "plain: not a seqgen checkpoint")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "config.json").write_text((trained / "config.json").read_text())
+    (cut / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes()[:1000])
+    assert_clean_error(run("score", "-c", cut, "hello"), "model.safetensors: damaged or truncated")
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(run("sample"), "no checkpoint under checkpoints/")
+
+
+def test_bad_training_data_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(run("train", "nope.txt", *TINY), "nope.txt: no such file or folder")
+    (tmp_path / "empty.txt").write_text("")
+    assert_clean_error(run("train", "empty.txt", *TINY), "empty.txt", "no text to train on")
+    (tmp_path / "latin1.txt").write_bytes("na\xefve caf\xe9\n".encode("latin-1"))
+    assert_clean_error(run("train", "latin1.txt", *TINY), "latin1.txt: not UTF-8")
+    (tmp_path / "emptydir").mkdir()
+    assert_clean_error(run("train", "emptydir", *TINY), "emptydir: the folder holds no files")
+    assert_clean_error(run("train", "empty.txt", "--cell", "transformer"), "--cell")
+    assert not (tmp_path / "checkpoints").exists()  # nothing half-written
+
+
+def test_existing_output_is_not_overwritten_by_accident(tmp_path, shakespeare, trained):
+    assert_clean_error(run("train", shakespeare, "--out", trained, *TINY), "already exists")
+    assert_clean_error(run("train", "--resume", tmp_path, *TINY[:2]), "not a seqgen checkpoint")
+
+
+def test_score_needs_input(ckpt_args):
+    assert_clean_error(run("score", *ckpt_args), "nothing to score")
+    assert_clean_error(run("score", *ckpt_args, "--file", "absent.txt"), "absent.txt")
+
+
+def test_default_training_data_is_the_folk_abc_corpus(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("train", *TINY, "--max-steps", 3, "--eval-every", 3)
+    assert r.exit_code == 0, r.output
+    info = json.loads(run("info", "--json").stdout)
+    assert info["data"]["inputs"] == ["folk-abc"] and info["data"]["documents"] > 4000
+
+
+@pytest.mark.slow
+def test_module_and_console_script_entry_points():
+    out = subprocess.run([sys.executable, "-m", "seqgen", "--help"], capture_output=True, text=True, check=True)
+    assert "train" in out.stdout and "sample" in out.stdout and "score" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "seqgen", "sample", "--top-p", "1.5"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1

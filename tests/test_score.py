@@ -1,0 +1,57 @@
+import math
+import random
+
+import torch
+
+import seqgen
+from seqgen.score import score_sequences
+
+
+def test_total_is_the_sum_of_per_token_logprobs_and_matches_the_softmax(trained):
+    m = seqgen.load(trained, device="cpu")
+    text = "First Citizen:\nSpeak, speak."
+    (s,) = m.score(text)
+    assert s.result.tokens == len(text)
+    assert math.isclose(s.result.logprob, sum(s.result.token_logprobs), rel_tol=1e-9)
+    ids = m.codec.start_ids + m.codec.encode(text)
+    with torch.no_grad():
+        logp = torch.log_softmax(m.net(torch.tensor([ids]))[0][0].double(), -1)
+    direct = sum(logp[t, ids[t + 1]].item() for t in range(len(ids) - 1))
+    assert math.isclose(s.result.logprob, direct, rel_tol=1e-5)
+    d = s.to_dict(per_token=True)
+    assert math.isclose(d["log10prob"], d["logprob"] / math.log(10))
+    assert math.isclose(d["perplexity"], math.exp(-d["logprob"] / d["tokens"]))
+    assert math.isclose(d["bits_per_token"], -d["logprob"] / d["tokens"] / math.log(2))
+    assert d["token_texts"] == list(text)
+
+
+def test_a_real_line_outscores_its_characters_shuffled(trained):
+    m = seqgen.load(trained, device="cpu")
+    lines = ["We are accounted poor citizens, the patricians good.",
+             "What authority surfeits on would relieve us.",
+             "Let us kill him, and we'll have corn at our own price."]
+    rng = random.Random(0)
+    shuffled = ["".join(rng.sample(line, len(line))) for line in lines]
+    real, fake = m.score(lines), m.score(shuffled)
+    for r, f in zip(real, fake, strict=True):
+        assert r.result.logprob > f.result.logprob + 10
+
+
+def test_batched_scoring_equals_scoring_one_at_a_time_and_chunking_is_exact(trained):
+    m = seqgen.load(trained, device="cpu")
+    texts = ["a", "To be", "Is this the way?", "MENENIUS:\nI tell you, friends, most charitable care"]
+    together = m.score(texts, batch_size=64)
+    for t, r in zip(texts, together, strict=True):
+        alone = m.score([t], batch_size=1)[0]
+        assert math.isclose(r.result.logprob, alone.result.logprob, rel_tol=1e-5, abs_tol=1e-5)
+    ids = [m.codec.encode(texts[-1])]
+    whole = score_sequences(m.net, ids, m.codec.start_ids, chunk=4096)[0]
+    chunked = score_sequences(m.net, ids, m.codec.start_ids, chunk=5)[0]
+    assert math.isclose(whole.logprob, chunked.logprob, rel_tol=1e-5)
+
+
+def test_unknown_characters_are_scored_as_unk_and_reported(trained):
+    m = seqgen.load(trained, device="cpu")
+    (s,) = m.score("Speak ☃")
+    assert s.unknown_chars == ["☃"] and s.result.tokens == 7
+    assert s.result.token_logprobs[-1] < -5  # <unk> never occurs in training
