@@ -29,7 +29,7 @@ from cli.options import checkpoint_option, device_option
 @device_option
 def sample(checkpoint: str | None, length: int, temperature: float, top_k: int | None, top_p: float | None,
            prime: str | None, num: int, seed: int | None, stop: str | None, as_json: bool, device: str) -> None:
-    """Generate NUM samples from a checkpoint and print them, one after another.
+    """Generate --num samples from a checkpoint and print them, one after another.
 
     \b
     Examples:

@@ -55,3 +55,15 @@ def test_unknown_characters_are_scored_as_unk_and_reported(trained):
     (s,) = m.score("Speak ☃")
     assert s.unknown_chars == ["☃"] and s.result.tokens == 7
     assert s.result.token_logprobs[-1] < -5  # <unk> never occurs in training
+
+
+def test_sentence_models_score_the_end_of_sentence_and_stop_there(tmp_path, shakespeare):
+    ckpt = tmp_path / "sentences"
+    seqgen.train(shakespeare, ckpt, boundaries=True, cell="gru", layers=1, hidden=64, embed=16, batch_size=16,
+                 seq_len=32, max_steps=60, eval_every=60, device="cpu")
+    m = seqgen.load(ckpt, device="cpu")
+    (s,) = m.score("Speak, speak.")
+    assert s.result.tokens == len("Speak, speak.") + 1  # every character and the <eos>
+    assert s.token_texts[-1] == "<eos>"
+    samples = m.sample(num=4, length=400, seed=0)
+    assert all("\n" not in t and "<" not in t for t in samples)  # one sentence each, no markers
