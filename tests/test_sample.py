@@ -49,3 +49,15 @@ def test_stop_string_and_primer(trained):
     out = m.sample(num=4, length=300, prime="KING", seed=3, stop="\n")
     assert all(s.startswith("KING") and "\n" not in s for s in out)
     assert any(len(s) < 304 for s in out)  # at least one stopped early
+
+
+def test_draws_follow_the_model_distribution():
+    from seqgen.sample import choose
+
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = torch.log(probs).repeat(100_000, 1)
+    draws = choose(logits, 1.0, None, None, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4) / len(draws)
+    torch.testing.assert_close(freq, probs, atol=0.006, rtol=0)
+    hot = torch.bincount(choose(logits, 0.5, None, None, torch.Generator().manual_seed(0)), minlength=4)
+    assert hot[0] / len(draws) > 0.65  # temperature below 1 sharpens: p^2 renormalised gives 0.69
