@@ -7,14 +7,14 @@ import click
 import seqgen
 from cli.options import device_option
 from cli.progress import ProgressBar
-from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S
+from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, DEFAULT_DATA_CELL
 from seqgen.models import CELLS
 
 HELP = f"""Train a model on DATA: text files, folders, glob patterns or a built-in corpus name.
 
 \b
-With no DATA: the `{DEFAULT_DATA}` corpus (folk tunes in ABC notation from music21's corpus)
-for {DEFAULT_DATA_BUDGET_S:.0f} s, then `seqgen sample` writes new tunes.
+With no DATA: a {DEFAULT_DATA_CELL.upper()} on the `{DEFAULT_DATA}` corpus (folk tunes in ABC notation from
+music21's corpus) for {DEFAULT_DATA_BUDGET_S:.0f} s, then `seqgen sample` writes new tunes.
 \b
 Examples:
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600

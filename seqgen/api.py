@@ -29,6 +29,7 @@ from seqgen.train import ProgressFn, TrainConfig, Trainer, TrainResult
 
 DEFAULT_DATA = "folk-abc"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` finishes in a few minutes on 2 CPU cores
+DEFAULT_DATA_CELL = "gru"  # learns fastest per CPU second (tinyshakespeare, 600 s: GRU 1.47, LSTM 1.65 nats)
 MODEL_DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
 
 
@@ -88,8 +89,10 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         return _resume(Path(resume), list(data or []), options, dev, progress)
 
     data = list(data or [DEFAULT_DATA])
-    if data == [DEFAULT_DATA] and not {"max_time", "max_steps", "epochs"} & set(options):
-        options["max_time"] = DEFAULT_DATA_BUDGET_S
+    if data == [DEFAULT_DATA]:
+        options.setdefault("cell", DEFAULT_DATA_CELL)
+        if not {"max_time", "max_steps", "epochs"} & set(options):
+            options["max_time"] = DEFAULT_DATA_BUDGET_S
     model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
     try:
         cfg = TrainConfig(**options)

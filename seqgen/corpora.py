@@ -12,6 +12,7 @@ from seqgen.errors import SeqgenError
 
 # ABC header fields about the transcription rather than the music: noise for a tune generator.
 _ABC_DROP = re.compile(r"^(?:[BDFHNSZ]:|%)")
+_SPACES = re.compile(r" {2,}")
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,16 @@ class Corpus:
 
 
 def split_abc_tunes(text: str) -> list[str]:
-    """Cut an ABC file into tunes (each starts at an `X:` line), dropping transcription notes."""
+    """Cut an ABC file into tunes, each starting `X:1`, without transcription notes.
+
+    The `X:` reference number is arbitrary and runs of spaces (alignment in some collections) mean the
+    same as one space in ABC, so both are normalised: the model spends nothing on learning them."""
     tunes: list[list[str]] = []
     for line in text.splitlines():
-        line = line.rstrip()
+        line = _SPACES.sub(" ", line.strip())
         if line.startswith("X:"):
             tunes.append([])
+            line = "X:1"
         if not tunes or _ABC_DROP.match(line) or not line:
             continue
         tunes[-1].append(line)

@@ -59,9 +59,9 @@ def test_tiny_streams_shrink_the_batch_shape():
 
 
 def test_abc_files_split_into_tunes_without_transcriber_notes():
-    text = "%comment\nX:1\nT:One\nZ:someone@example\nK:G\nGABc|\n\nX:2\nT:Two\nK:D\ndefg|\n"
+    text = "%comment\nX:7\nT:One\nZ:someone@example\nK:G\nGABc   d2|  \n\nX: 12\nT:Two\nK:D\ndefg|\n"
     tunes = split_abc_tunes(text)
-    assert tunes == ["X:1\nT:One\nK:G\nGABc|\n", "X:2\nT:Two\nK:D\ndefg|\n"]
+    assert tunes == ["X:1\nT:One\nK:G\nGABc d2|\n", "X:1\nT:Two\nK:D\ndefg|\n"]
 
 
 def test_folk_abc_corpus_reads_thousands_of_real_tunes():
