@@ -49,13 +49,8 @@ def load_documents(data: Sequence[str | Path]) -> list[Document]:
 
 
 def encode_documents(codec: Codec, docs: Sequence[Document]) -> np.ndarray:
-    """One token stream; documents joined by a newline (so each starts a line, as a primer does)."""
-    if isinstance(codec, CharCodec) and not codec.boundaries:
-        return to_array(codec.encode("\n".join(d.text for d in docs)), codec.vocab_size)
-    ids: list[int] = []
-    for d in docs:
-        ids.extend(codec.encode_document(d.text))
-    return to_array(ids, codec.vocab_size)
+    """One compact token stream of the documents, as the codec lays them out for training."""
+    return to_array(codec.encode_corpus([d.text for d in docs]), codec.vocab_size)
 
 
 def _default_folder(data: Sequence[str | Path], cell: str) -> Path:

@@ -37,3 +37,11 @@ def test_serialises_into_a_dict_and_back():
     assert isinstance(again, CharCodec)
     assert again.itos == codec.itos and again.boundaries
     assert again.encode("fox") == codec.encode("fox")
+
+
+def test_array_encoding_equals_the_character_lookup():
+    text = "Zürich — naïve ☃ 日本語\n\tend" * 3
+    codec = CharCodec.fit([text[:-5]])  # leave some characters unseen
+    expected = [codec.stoi.get(c, codec.unk_id) for c in text]
+    assert codec.encode_array(text).tolist() == expected == codec.encode(text)
+    assert CharCodec.fit([""]).encode("abc") == [0, 0, 0]

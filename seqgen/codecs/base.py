@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
+
+import numpy as np
 
 
 class Codec(ABC):
@@ -29,6 +32,15 @@ class Codec(ABC):
     @abstractmethod
     def decode(self, ids: list[int]) -> Any:
         """Token ids -> raw data (special tokens dropped)."""
+
+    def encode_document(self, document: Any) -> list[int]:
+        """Training form of one document (a codec may add boundary tokens); default: `encode`."""
+        return self.encode(document)
+
+    def encode_corpus(self, documents: Sequence[Any]) -> np.ndarray:
+        """All documents as one training token stream, in order."""
+        parts = [np.asarray(self.encode_document(d), dtype=np.int64) for d in documents]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def token_name(self, token_id: int) -> str:
         """Readable form of one token, for per-token reports."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from seqgen.codecs.base import Codec, register
 
@@ -24,15 +26,20 @@ class CharCodec(Codec):
     def __init__(self, chars: Iterable[str], boundaries: bool = False):
         self.boundaries = boundaries
         specials = [UNK, BOS, EOS] if boundaries else [UNK]
+        self.unk_id = 0
+        self.bos_id = 1 if boundaries else None
+        self.eos_id = 2 if boundaries else None
         self.chars = sorted(set(chars))
         for c in self.chars:
             if len(c) != 1:
                 raise ValueError(f"CharCodec vocabulary entries must be single characters, got {c!r}")
         self.itos: list[str] = specials + self.chars
         self.stoi: dict[str, int] = {c: i + len(specials) for i, c in enumerate(self.chars)}
-        self.unk_id = 0
-        self.bos_id = 1 if boundaries else None
-        self.eos_id = 2 if boundaries else None
+        self._first_char_id = len(specials)
+        # code point -> id for every point up to the largest in the vocabulary, plus a final <unk> slot
+        points = [ord(c) for c in self.chars]
+        self._table = np.full(max(points, default=-1) + 2, self.unk_id, dtype=np.int32)
+        self._table[points] = np.arange(len(points)) + self._first_char_id
 
     @classmethod
     def fit(cls, texts: Iterable[str], boundaries: bool = False) -> CharCodec:
@@ -49,8 +56,14 @@ class CharCodec(Codec):
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
-        get = self.stoi.get
-        return [get(c, self.unk_id) for c in text]
+        return self.encode_array(text).tolist()
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Vectorised encoding straight to a numpy array (large corpora never become Python lists)."""
+        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        table = self._table
+        ids = table[np.minimum(points, len(table) - 1)]  # the table's last slot is <unk>, past every char
+        return ids.astype(np.int64)
 
     def unknown_chars(self, text: str) -> list[str]:
         """Characters of `text` outside the vocabulary, in order of first appearance."""
@@ -61,11 +74,16 @@ class CharCodec(Codec):
         return out
 
     def decode(self, ids: Iterable[int]) -> str:
-        n = len(self.itos) - len(self.chars)
-        return "".join(self.itos[i] for i in ids if i >= n)
+        return "".join(self.itos[i] for i in ids if i >= self._first_char_id)
 
     def token_name(self, token_id: int) -> str:
         return self.itos[token_id]
+
+    def encode_corpus(self, documents: Sequence[str]) -> np.ndarray:
+        """Without boundaries, documents are joined by a newline so each starts a line, as a primer does."""
+        if self.boundaries:
+            return super().encode_corpus(documents)
+        return self.encode_array("\n".join(documents))
 
     def encode_document(self, text: str) -> list[int]:
         """Training form of a document: with boundaries every non-empty line is `<bos> line <eos>`."""
@@ -74,9 +92,7 @@ class CharCodec(Codec):
         ids: list[int] = []
         for line in text.splitlines():
             if line.strip():
-                ids.append(self.bos_id)
-                ids.extend(self.encode(line))
-                ids.append(self.eos_id)
+                ids += [self.bos_id, *self.encode(line), self.eos_id]
         return ids
 
     @property
