@@ -68,7 +68,7 @@ class SequenceModel(nn.Module):
         kwargs = {"nonlinearity": c.cell[4:]} if c.cell.startswith("rnn_") else {}
         self.rnn = rnn_cls(input_size, c.hidden, c.layers, batch_first=True,
                            dropout=c.dropout if c.layers > 1 else 0.0, **kwargs)
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         out_size = c.embed if c.tie_weights else c.hidden
         self.proj = nn.Linear(c.hidden, c.embed, bias=False) if c.tie_weights and c.embed != c.hidden else None
         self.decoder = nn.Linear(out_size, c.vocab_size)
