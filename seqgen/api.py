@@ -94,6 +94,8 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     except ValueError as e:
         raise SeqgenError(str(e)) from None
     folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
+    if folder.exists() and not folder.is_dir():
+        raise SeqgenError(f"{folder}: is a file; --out names the checkpoint folder to create")
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
                           "continue it with --resume, or replace it with --overwrite")

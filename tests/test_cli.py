@@ -124,3 +124,18 @@ def test_module_and_console_script_entry_points():
     assert "train" in out.stdout and "sample" in out.stdout and "score" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "seqgen", "sample", "--top-p", "1.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_unusable_device_and_output_paths(tmp_path, shakespeare):
+    import torch
+
+    if not torch.cuda.is_available():
+        result = run("train", shakespeare, *TINY, "--device", "cuda", "--out", tmp_path / "c")
+        assert_clean_error(result, "--device cuda")
+        assert not (tmp_path / "c").exists()
+    (tmp_path / "file").write_text("x")
+    assert_clean_error(run("train", shakespeare, *TINY, "--out", tmp_path / "file"), "is a file")
+    ckpt = tmp_path / "half"
+    assert run("train", shakespeare, *TINY, "--max-steps", 2, "--out", ckpt).exit_code == 0
+    (ckpt / "trainer.pt").write_bytes((ckpt / "trainer.pt").read_bytes()[:100])
+    assert_clean_error(run("train", "--resume", ckpt, "-q"), "trainer.pt: damaged trainer state")
