@@ -21,12 +21,15 @@ class SeqgenGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            code = super().main(args, prog_name or "seqgen", complete_var, standalone_mode=False, **extra)
+            code = super().main(args, "seqgen", complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort:
             _fail("interrupted", 130)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help())
+            return 0
         except click.ClickException as e:
             ctx = getattr(e, "ctx", None)
-            hint = f" (see: seqgen {ctx.command.name} --help)" if ctx is not None and ctx.command else ""
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
             _fail(f"{e.format_message()}{hint}", e.exit_code)
         except SeqgenError as e:
             _fail(str(e), 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+SEED = click.IntRange(0, 2**63 - 1)
+
 checkpoint_option = click.option(
     "-c", "--checkpoint", "checkpoint", type=click.Path(path_type=str), default=None,
     help="Checkpoint folder. Default: the newest under ./checkpoints/.")

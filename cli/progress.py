@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from tqdm import tqdm
 
 from seqgen.train import Progress
@@ -26,7 +28,7 @@ class ProgressBar:
         elif p.kind == "eval" and p.val_loss is not None:
             self.post.update(val=f"{p.val_loss:.3f}")
         elif p.kind == "note":
-            self.bar.write(p.message)
+            tqdm.write(p.message, file=sys.stderr)
         self.bar.set_postfix(self.post, refresh=False)
         self.bar.update(max(0, min(1000, int(p.fraction * 1000)) - self.bar.n))
 

@@ -8,7 +8,7 @@ import secrets
 import click
 
 import seqgen
-from cli.options import checkpoint_option, device_option
+from cli.options import SEED, checkpoint_option, device_option
 
 
 @click.command()
@@ -17,13 +17,14 @@ from cli.options import checkpoint_option, device_option
               help="New tokens per sample (characters for text models).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
               help="Sharpness: below 1 is safer, above 1 wilder, 0 always takes the most likely token.")
-@click.option("--top-k", type=click.IntRange(min=0), default=None, help="Draw only from the K most likely tokens.")
+@click.option("--top-k", type=click.IntRange(min=0), default=None,
+              help="Draw only from the K most likely tokens (0: no limit).")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Draw only from the smallest set of tokens whose probability reaches P (nucleus).")
 @click.option("--prime", default=None, help="Text the samples continue (it is printed as their start).")
 @click.option("--num", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many samples, generated together in one batch.")
-@click.option("--seed", type=int, default=None, help="Same seed, same samples. Default: random (shown on stderr).")
+@click.option("--seed", type=SEED, default=None, help="Same seed, same samples. Default: random (shown on stderr).")
 @click.option("--stop", default=None, help="End a sample where it writes this string, e.g. $'\\n\\n'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: index, seed, text.")
 @device_option

@@ -14,10 +14,18 @@ from seqgen.data import read_text
 from seqgen.errors import SeqgenError
 
 
+def _read_stdin() -> str:
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SeqgenError(f"standard input: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+
+
 def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> list[str]:
     out = list(texts)
     for f in files:
-        body = sys.stdin.read() if f == "-" else read_text(Path(f))
+        body = _read_stdin() if f == "-" else read_text(Path(f))
         out.extend([body] if document else [ln for ln in body.splitlines() if ln.strip()])
     if not out:
         raise SeqgenError("nothing to score: give TEXT arguments, --file F, or --file - for standard input")

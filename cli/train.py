@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import sys
+
 import click
 
 import seqgen
-from cli.options import device_option
+from cli.options import SEED, device_option
 from cli.progress import ProgressBar
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, DEFAULT_DATA_CELL
 from seqgen.models import CELLS
@@ -56,7 +59,7 @@ Prints the checkpoint folder and the final validation loss in nats per token.
               help="Validate and checkpoint every N steps.  [default: 250]")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
               help="Tail of the data held out for validation.  [default: 0.1]")
-@click.option("--seed", type=int, help="Fixes initialisation, data order and dropout.  [default: 0]")
+@click.option("--seed", type=SEED, help="Fixes initialisation, data order and dropout.  [default: 0]")
 @device_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, sentences: bool,
@@ -68,14 +71,15 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
                               boundaries=sentences, overwrite=overwrite, **options)
     finally:
         bar.close()
-    if result.interrupted:
-        click.echo(f"interrupted at step {result.steps}; the checkpoint keeps the last saved step; "
-                   f"continue with: seqgen train --resume {result.folder}", err=True)
     click.echo(f"checkpoint: {result.folder}")
     if result.final_val_loss is not None:
         click.echo(f"validation loss: {result.final_val_loss:.4f} nats/token "
-                   f"({result.final_val_loss / 0.6931471805599453:.4f} bits/token), "
-                   f"best {result.best_val_loss:.4f} (weights kept), step {result.steps}")
-    else:
+                   f"({result.final_val_loss / math.log(2):.4f} bits/token), "
+                   f"best {result.best_val_loss:.4f} (weights kept), step {result.saved_step}")
+    elif result.final_train_loss is not None:
         click.echo(f"no validation data (--val-fraction 0); final training loss "
-                   f"{result.final_train_loss:.4f} nats/token, step {result.steps}")
+                   f"{result.final_train_loss:.4f} nats/token, step {result.saved_step}")
+    if result.interrupted:
+        click.echo(f"seqgen: interrupted at step {result.steps}; the checkpoint holds step {result.saved_step}; "
+                   f"continue with: seqgen train --resume {result.folder}", err=True)
+        sys.exit(130)

@@ -30,6 +30,7 @@ from seqgen.train import ProgressFn, TrainConfig, Trainer, TrainResult
 DEFAULT_DATA = "folk-abc"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` finishes in a few minutes on 2 CPU cores
 DEFAULT_DATA_CELL = "gru"  # learns fastest per CPU second (tinyshakespeare, 600 s: GRU 1.47, LSTM 1.65 nats)
+BUDGETS = ("max_time", "max_steps", "epochs")
 MODEL_DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
 
 
@@ -54,7 +55,8 @@ def encode_documents(codec: Codec, docs: Sequence[Document]) -> np.ndarray:
 
 
 def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
-    stem = re.sub(r"[^\w.-]", "", Path(str(data[0]).rstrip("/*")).stem) or "model"
+    first = re.split(r"[*?\[]", str(data[0]), maxsplit=1)[0].rstrip("/")  # a glob's fixed prefix
+    stem = re.sub(r"[^\w.-]", "", Path(first).stem) or "model"
     base = checkpoint.DEFAULT_ROOT / f"{stem}-{cell}"
     folder, n = base, 1
     while folder.exists():
@@ -81,12 +83,16 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         data = [data]
     dev = resolve_device(device)
     if resume is not None:
+        clash = [name for name, given in (("--out", out is not None), ("--overwrite", overwrite),
+                                          ("--sentences", boundaries)) if given]
+        if clash:
+            raise SeqgenError(f"--resume continues in its own folder with its own codec; drop {', '.join(clash)}")
         return _resume(Path(resume), list(data or []), options, dev, progress)
 
     data = list(data or [DEFAULT_DATA])
     if data == [DEFAULT_DATA]:
         options.setdefault("cell", DEFAULT_DATA_CELL)
-        if not {"max_time", "max_steps", "epochs"} & set(options):
+        if not set(BUDGETS) & set(options):
             options["max_time"] = DEFAULT_DATA_BUDGET_S
     model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
     try:
@@ -108,28 +114,37 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         raise SeqgenError(f"{', '.join(map(str, data))}: too little text to train on ({len(tokens)} tokens)")
     torch.manual_seed(cfg.seed)
     try:
-        model = SequenceModel(ModelConfig(vocab_size=codec.vocab_size, **model_opts))
+        model_config = ModelConfig(vocab_size=codec.vocab_size, **model_opts)
     except ValueError as e:
         raise SeqgenError(str(e)) from None
+    model = checkpoint.build_model(model_config)
     run_config = {
         "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": codec.domain,
         "codec": codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
-        "data": {"inputs": [str(Path(d).resolve()) if Path(str(d)).exists() else str(d) for d in data],
-                 "documents": len(docs), "tokens": int(len(tokens)),
-                 "train_tokens": int(len(train_tokens)), "val_tokens": int(len(val_tokens))},
+        "data": _data_summary(data, docs, tokens, train_tokens, val_tokens),
     }
-    if overwrite and folder.exists():
-        for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.TRAINER, checkpoint.METRICS):
-            (folder / name).unlink(missing_ok=True)
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    result = Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress).run()
-    if result.interrupted and not checkpoint.is_checkpoint(folder):
-        if created:
-            shutil.rmtree(folder)
-        else:
-            (folder / checkpoint.METRICS).unlink(missing_ok=True)
+    # A new run writes into a folder of its own; with --overwrite the old checkpoint is replaced only once
+    # the new one exists, and a run that ends without any checkpoint leaves nothing behind.
+    work = folder.with_name(f".{folder.name}.new") if overwrite and folder.exists() else folder
+    if work != folder and work.exists():
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
+    try:
+        result = Trainer(model, train_tokens, val_tokens, cfg, work, run_config, dev, progress).run()
+    except BaseException:
+        if not checkpoint.is_checkpoint(work):
+            shutil.rmtree(work)
+        raise
+    if not checkpoint.is_checkpoint(work):
+        shutil.rmtree(work)
         raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
+    if work != folder:
+        shutil.rmtree(folder)
+        work.rename(folder)
+        result.folder = folder
     return result
 
 
@@ -141,19 +156,42 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
     ignored = set(options) & set(MODEL_DEFAULTS)
     if ignored:
         raise SeqgenError(f"--resume keeps the checkpoint's model; drop {', '.join(sorted(ignored))}")
+    saved = dict(config["train"])
+    if set(BUDGETS) & set(options):  # a new budget replaces the old ones rather than adding a limit
+        saved.update(dict.fromkeys(BUDGETS))
     try:
-        cfg = TrainConfig.from_dict({**config["train"], **options})
-    except ValueError as e:
+        cfg = TrainConfig.from_dict({**saved, **options})
+    except (ValueError, TypeError) as e:
         raise SeqgenError(str(e)) from None
-    inputs = data or config["data"]["inputs"]
+    inputs = data or config["data"].get("inputs")
+    if not inputs:
+        raise SeqgenError(f"{folder}: the checkpoint does not record its training data; give DATA")
     docs = load_documents(inputs)
     tokens = encode_documents(codec, docs)
     train_tokens, val_tokens = split_stream(tokens, cfg.val_fraction)
+    if len(train_tokens) < 2:
+        raise SeqgenError(f"{', '.join(map(str, inputs))}: too little data to train on ({len(tokens)} tokens)")
     run_config = {k: v for k, v in config.items() if k not in ("format", "format_version", "train", "progress")}
-    run_config["data"] = {**config["data"], "inputs": [str(i) for i in inputs]}
+    run_config["data"] = {**config["data"], **_data_summary(inputs, docs, tokens, train_tokens, val_tokens)}
     trainer = Trainer(model, train_tokens, val_tokens, cfg, folder, run_config, dev, progress)
-    trainer.load_state_dict(state)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise SeqgenError(f"{folder / checkpoint.TRAINER}: does not match the checkpoint ({e})") from None
+    if saved.get("val_fraction") != cfg.val_fraction or data:
+        trainer.reset_best()  # a different validation set: losses are not comparable with the old best
+    if trainer.fraction() >= 1.0:
+        budget = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in BUDGETS if getattr(cfg, k))
+        raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
+                          "give a larger --max-steps, --max-time or --epochs to train on")
     return trainer.run()
+
+
+def _data_summary(inputs: Sequence[str | Path], docs: Sequence[Document], tokens: np.ndarray,
+                  train_tokens: np.ndarray, val_tokens: np.ndarray) -> dict[str, Any]:
+    return {"inputs": [str(Path(str(d)).resolve()) if Path(str(d)).exists() else str(d) for d in inputs],
+            "documents": len(docs), "tokens": int(len(tokens)),
+            "train_tokens": int(len(train_tokens)), "val_tokens": int(len(val_tokens))}
 
 
 @dataclass
@@ -202,8 +240,8 @@ class Model:
                top_p: float | None = None, prime: str | None = None, seed: int | None = None,
                stop: str | None = None) -> list[str]:
         """`num` texts of up to `length` new tokens each, generated together; the primer is included."""
-        if temperature < 0:
-            raise SeqgenError(f"temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < math.inf:
+            raise SeqgenError(f"--temperature must be a finite number >= 0, got {temperature}")
         if top_p is not None and not 0 < top_p <= 1:
             raise SeqgenError(f"top-p must be in (0, 1], got {top_p}")
         if num < 1 or length < 0:

@@ -24,6 +24,7 @@ from seqgen.models import ModelConfig, SequenceModel
 
 CONFIG, WEIGHTS, TRAINER, METRICS = "config.json", "model.safetensors", "trainer.pt", "metrics.jsonl"
 FORMAT = "seqgen-checkpoint"
+TRAINER_KEYS = ("loop", "model", "optimizer", "data_rng", "torch_rng")
 FORMAT_VERSION = 1
 DEFAULT_ROOT = Path("checkpoints")
 _UMASK = os.umask(0)
@@ -89,11 +90,17 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise SeqgenError(f"{path}: damaged checkpoint config ({e})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise SeqgenError(f"{path}: not a seqgen checkpoint config")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise SeqgenError(f"{path}: written by a newer seqgen (format {config['format_version']}); upgrade")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise SeqgenError(f"{path}: damaged checkpoint config (format_version {version!r})")
+    if version > FORMAT_VERSION:
+        raise SeqgenError(f"{path}: written by a newer seqgen (format {version}); upgrade seqgen")
     for key in ("model", "codec"):
-        if key not in config:
+        if not isinstance(config.get(key), dict):
             raise SeqgenError(f"{path}: damaged checkpoint config (no '{key}' section)")
+    for key in ("train", "data", "progress"):
+        if not isinstance(config.setdefault(key, {}), dict):
+            raise SeqgenError(f"{path}: damaged checkpoint config ('{key}' is not a section)")
     return config
 
 
@@ -101,10 +108,22 @@ def build(config: dict[str, Any], where: Path) -> tuple[SequenceModel, Codec]:
     """Model (fresh weights) and codec described by a checkpoint config."""
     try:
         codec = codec_from_dict(config["codec"])
-        model = SequenceModel(ModelConfig.from_dict(config["model"]))
-    except (ValueError, TypeError, KeyError) as e:
+        model_config = ModelConfig.from_dict(config["model"])
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise SeqgenError(f"{where / CONFIG}: damaged checkpoint config ({e})") from None
-    return model, codec
+    if codec.vocab_size != model_config.vocab_size:
+        raise SeqgenError(f"{where / CONFIG}: damaged checkpoint config (the codec has {codec.vocab_size} tokens, "
+                          f"the model {model_config.vocab_size})")
+    return build_model(model_config), codec
+
+
+def build_model(config: ModelConfig) -> SequenceModel:
+    """A freshly initialised model, with a clear error when it does not fit in memory."""
+    try:
+        return SequenceModel(config)
+    except (RuntimeError, MemoryError) as e:
+        raise SeqgenError(f"cannot build a {config.layers} x {config.hidden} {config.cell} model "
+                          f"({str(e).splitlines()[0]})") from None
 
 
 def load(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, Any], SequenceModel, Codec]:
@@ -130,15 +149,20 @@ def load_trainer_state(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SeqgenError(f"{folder}: cannot resume, the checkpoint has no {TRAINER}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises a variety of types for damaged files
         raise SeqgenError(f"{path}: damaged trainer state ({str(e).splitlines()[0]})") from None
+    missing = [k for k in TRAINER_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise SeqgenError(f"{path}: damaged trainer state (no {', '.join(missing)})")
+    return state
 
 
 def newest(root: str | Path = DEFAULT_ROOT) -> Path:
     """The most recently written checkpoint under `root` (what -c defaults to)."""
     root = Path(root)
-    found = [p for p in root.iterdir() if p.is_dir() and is_checkpoint(p)] if root.is_dir() else []
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_checkpoint(p)] \
+        if root.is_dir() else []
     if not found:
         raise SeqgenError(f"no checkpoint under {root}/: train one with `seqgen train`, or pass -c DIR")
     return max(found, key=lambda p: (p / CONFIG).stat().st_mtime)

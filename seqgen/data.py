@@ -31,7 +31,7 @@ def resolve_paths(inputs: Sequence[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         item = str(item)
-        if glob.has_magic(item):
+        if glob.has_magic(item) and not Path(item).exists():
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             if not matches:
                 raise SeqgenError(f"{item}: the pattern matches no files")
@@ -50,14 +50,20 @@ def resolve_paths(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def _expand(p: Path) -> list[Path]:
+    """A file itself; a folder's files, leaving out hidden entries and seqgen checkpoint folders."""
     if p.is_file():
         return [p]
     if p.is_dir():
         return sorted(
             f for f in p.rglob("*")
             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            and not _is_checkpoint_folder(f.parent)
         )
     return []
+
+
+def _is_checkpoint_folder(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
 def read_text(path: Path) -> str:

@@ -6,6 +6,7 @@ every token. Temperature 0 takes the argmax path; top-k and top-p trim the distr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -34,7 +35,9 @@ def choose(logits: Tensor, temperature: float, top_k: int | None, top_p: float |
     """Next token for each row of logits [batch, vocab]."""
     if temperature == 0:
         return logits.argmax(-1)
-    probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), -1)
+    # shift before dividing so that a tiny temperature gives -inf rather than inf - inf = nan
+    scaled = (logits - logits.amax(-1, keepdim=True)) / temperature
+    probs = torch.softmax(filter_logits(scaled, top_k, top_p), -1)
     # Exponential race: argmax_i p_i / E_i with E_i ~ Exp(1) picks i with probability p_i (same law as
     # torch.multinomial, at a third of its cost for one draw per row).
     return (probs / torch.empty_like(probs).exponential_(generator=generator)).argmax(-1)
@@ -55,8 +58,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     """
     if not prime:
         raise ValueError("generation needs at least one primer token")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     model.eval()

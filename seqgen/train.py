@@ -52,6 +52,7 @@ class TrainConfig:
             "max_time": self.max_time is None or self.max_time > 0,
             "lr_schedule": self.lr_schedule in ("cosine", "constant"),
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
+            "seed": 0 <= self.seed < 2**63,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -93,6 +94,7 @@ class TrainResult:
     final_train_loss: float | None
     elapsed: float
     interrupted: bool = False
+    saved_step: int | None = None
 
 
 def learning_rate(cfg: TrainConfig, step: int, fraction: float) -> float:
@@ -158,6 +160,7 @@ class Trainer:
         self.s: dict[str, Any] = {"step": 0, "epoch": 0, "window": 0, "offset": 0, "elapsed": 0.0,
                                   "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None}
         self.hidden: State | None = None
+        self.saved_step: int | None = None
         self.batches = self._epoch_batches(new_offset=True)
         if (self.batches.batch_size, self.batches.seq_len) != (cfg.batch_size, cfg.seq_len):
             self.report(Progress("note", 0, 0.0, message=(
@@ -167,9 +170,12 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------------
     def _epoch_batches(self, new_offset: bool) -> TBPTTBatches:
         if new_offset:
-            self.s["offset"] = int(torch.randint(0, self.cfg.seq_len, (1,), generator=self.data_rng))
+            high = max(1, min(self.cfg.seq_len, len(self.train_tokens) // 2))
+            self.s["offset"] = int(torch.randint(0, high, (1,), generator=self.data_rng))
         offset = self.s["offset"] if len(self.train_tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
-        return TBPTTBatches(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
+        batches = TBPTTBatches(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
+        self.s["shape"] = [batches.batch_size, batches.seq_len]
+        return batches
 
     def state_dict(self) -> dict[str, Any]:
         st = {"loop": dict(self.s), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
@@ -190,7 +196,15 @@ class Trainer:
         h = st.get("hidden")
         self.hidden = tuple(t.to(self.device) for t in h) if isinstance(h, tuple | list) else (
             h.to(self.device) if h is not None else None)
+        saved_shape = self.s.get("shape")
         self.batches = self._epoch_batches(new_offset=False)
+        if saved_shape != self.s["shape"]:  # a new batch layout (or data): restart this epoch's windows
+            self.s["window"], self.hidden = 0, None
+        self.saved_step = self.s["step"]
+
+    def reset_best(self) -> None:
+        """Forget the best validation loss (after the validation data changed)."""
+        self.s["best_val"], self.s["best_step"] = math.inf, 0
 
     # --- progress ----------------------------------------------------------------------------------
     def fraction(self) -> float:
@@ -213,6 +227,7 @@ class Trainer:
         if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
             checkpoint.save_weights(self.folder, self.model)
         checkpoint.save_trainer_state(self.folder, self.state_dict())
+        self.saved_step = s["step"]
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
         checkpoint.save_config(self.folder, {
             **self.run_config, "train": self.cfg.to_dict(),
@@ -254,8 +269,10 @@ class Trainer:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip)
                 if not math.isfinite(loss):
-                    raise SeqgenError(f"training diverged at step {s['step'] + 1} (loss {loss}); the checkpoint "
-                                      f"keeps the last good step; lower --lr or --clip")
+                    saved = (f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None
+                             else "nothing was saved")
+                    raise SeqgenError(f"training diverged at step {s['step'] + 1} (loss {loss}); {saved}; "
+                                      "lower --lr or --clip")
                 s["step"] += 1
                 s["window"] += 1
                 s["tokens"] += x.numel()
@@ -284,4 +301,5 @@ class Trainer:
     def _result(self, loss: float | None, interrupted: bool = False) -> TrainResult:
         s = self.s
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
-        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], interrupted)
+        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], interrupted,
+                           self.saved_step)

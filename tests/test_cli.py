@@ -139,3 +139,85 @@ def test_unusable_device_and_output_paths(tmp_path, shakespeare):
     assert run("train", shakespeare, *TINY, "--max-steps", 2, "--out", ckpt).exit_code == 0
     (ckpt / "trainer.pt").write_bytes((ckpt / "trainer.pt").read_bytes()[:100])
     assert_clean_error(run("train", "--resume", ckpt, "-q"), "trainer.pt: damaged trainer state")
+
+
+def test_failed_runs_leave_nothing_and_overwrite_keeps_the_old_checkpoint_until_a_new_one_exists(
+        tmp_path, shakespeare, trained):
+    import shutil
+
+    out = tmp_path / "diverge"
+    assert_clean_error(run("train", shakespeare, *TINY, "--lr", "1e30", "--out", out), "diverged", "nothing was saved")
+    assert not out.exists()
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    before = (old / "model.safetensors").read_bytes()
+    assert_clean_error(run("train", shakespeare, *TINY, "--lr", "1e30", "--out", old, "--overwrite"), "diverged")
+    assert (old / "model.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    ok = run("train", shakespeare, *TINY, "--max-steps", 2, "--out", old, "--overwrite")
+    assert ok.exit_code == 0 and (old / "model.safetensors").read_bytes() != before
+
+
+def test_damaged_configs_and_trainer_states_fail_cleanly(tmp_path, trained):
+    import shutil
+
+    import torch
+
+    good = json.loads((trained / "config.json").read_text())
+    damages = {
+        "version": {**good, "format_version": "2"},
+        "model": {**good, "model": []},
+        "codec": {**good, "codec": "x"},
+        "vocab": {**good, "codec": {**good["codec"], "chars": good["codec"]["chars"][:-5]}},
+    }
+    for name, config in damages.items():
+        folder = tmp_path / name
+        shutil.copytree(trained, folder)
+        (folder / "config.json").write_text(json.dumps(config))
+        assert_clean_error(run("info", "-c", folder), "damaged checkpoint config")
+    folder = tmp_path / "state"
+    shutil.copytree(trained, folder)
+    torch.save({}, folder / "trainer.pt")
+    assert_clean_error(run("train", "--resume", folder, "--max-steps", 999), "damaged trainer state")
+
+
+def test_resume_budgets_batch_shape_and_refused_options(tmp_path, shakespeare):
+    ckpt = tmp_path / "run"
+    assert run("train", shakespeare, *TINY, "--epochs", "0.02", "--out", ckpt).exit_code == 0
+    step = json.loads((ckpt / "config.json").read_text())["progress"]["step"]
+    assert_clean_error(run("train", "--resume", ckpt), "meets its budget", "--epochs 0.02")
+    assert_clean_error(run("train", "--resume", ckpt, "--out", tmp_path / "x"), "drop --out")
+    more = run("train", "--resume", ckpt, "--max-steps", step + 5, "-b", 4, "-q")  # new budget, new batch shape
+    assert more.exit_code == 0, more.output
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["progress"]["step"] == step + 5 and config["train"]["epochs"] is None
+
+
+def test_temperature_edge_cases_and_stdin_encoding(trained):
+    assert_clean_error(run("sample", "-c", trained, "-T", "nan"), "temperature")
+    assert_clean_error(run("sample", "-c", trained, "-T", "inf"), "temperature")
+    tiny = run("sample", "-c", trained, "-T", "1e-40", "--length", 40, "--seed", 1).stdout
+    assert tiny and tiny == run("sample", "-c", trained, "-T", "0", "--length", 40).stdout
+    result = CliRunner().invoke(cli, ["score", "-c", str(trained), "--file", "-"], input=b"\xff\xfeabc\n")
+    assert_clean_error(result, "standard input: not UTF-8")
+
+
+def test_help_without_arguments_and_unknown_commands():
+    r = run()
+    assert r.exit_code == 0 and "Commands:" in r.stdout
+    assert_clean_error(run("bogus"), "bogus", "(see: seqgen --help)")
+
+
+def test_data_paths_with_glob_characters_and_folders_holding_checkpoints(tmp_path, shakespeare, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(shakespeare, tmp_path / "plays[1].txt")
+    assert run("train", "plays[1].txt", *TINY, "--max-steps", 2).exit_code == 0
+    assert run("train", ".", *TINY, "--max-steps", 2).exit_code == 0  # ./checkpoints/* is not training data
+    info = json.loads(run("info", "--json").stdout)
+    assert info["data"]["documents"] == 1
+    (tmp_path / "books").mkdir()
+    shutil.copy(shakespeare, tmp_path / "books" / "a.txt")
+    r = run("train", "books/*.txt", *TINY, "--max-steps", 2)
+    assert "checkpoint: checkpoints/books-gru" in r.stdout

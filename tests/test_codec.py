@@ -27,8 +27,10 @@ def test_sentence_boundaries_wrap_each_line():
 
 
 def test_start_context_without_boundaries_is_a_newline():
-    assert CharCodec.fit(["x\ny"]).start_ids == [CharCodec.fit(["x\ny"]).stoi["\n"]]
-    assert CharCodec.fit(["xy"]).start_ids == []
+    codec = CharCodec.fit(["xy"])  # a newline joins the vocabulary even when the text has none
+    assert codec.start_ids == [codec.stoi["\n"]]
+    assert codec.encode_corpus(["xy", "yx"]).tolist() == codec.encode("\nxy\nyx")
+    assert CharCodec(["x", "y"]).start_ids == []  # a vocabulary without one has no start context
 
 
 def test_serialises_into_a_dict_and_back():

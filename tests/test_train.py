@@ -15,8 +15,10 @@ def test_learns_a_deterministic_sequence_to_near_zero_loss(tmp_path):
     text.write_text("the cat sat on a mat. " * 400)  # every next character is determined by the context
     r = seqgen.train(text, tmp_path / "ck", cell="lstm", layers=1, hidden=64, embed=16, batch_size=16,
                      seq_len=32, lr=1e-2, max_steps=250, eval_every=250, device="cpu")
-    assert r.final_val_loss < 0.05, r
-    assert r.final_train_loss < 0.05, r
+    assert r.final_train_loss < 0.01, r
+    assert r.final_val_loss < 0.1, r  # each validation row starts cold, so its first characters are guesses
+    greedy = seqgen.load(r.folder, device="cpu").sample(prime="the cat", length=44, temperature=0)[0]
+    assert greedy == ("the cat sat on a mat. " * 3)[: len("the cat") + 44]
 
 
 def test_gradient_clipping_bounds_the_global_norm():

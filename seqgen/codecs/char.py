@@ -16,8 +16,8 @@ UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
 class CharCodec(Codec):
     """Maps characters to ids: `<unk>` is id 0; with `boundaries`, `<bos>`/`<eos>` are ids 1 and 2.
 
-    Without boundaries a text is scored as the start of a new line (its context is a newline, when the
-    vocabulary has one), which is how a text appears inside a continuous training corpus.
+    Without boundaries a text is scored as the start of a new line (its context is a newline, which
+    `fit` always puts in the vocabulary), which is how a text appears inside a continuous training corpus.
     """
 
     kind = "char"
@@ -49,6 +49,8 @@ class CharCodec(Codec):
             seen.update(t)
         if boundaries:
             seen.discard("\n")  # lines become <bos> ... <eos>
+        else:
+            seen.add("\n")  # the start context of every sequence (see encode_corpus)
         return cls(seen, boundaries=boundaries)
 
     @property
@@ -80,10 +82,11 @@ class CharCodec(Codec):
         return self.itos[token_id]
 
     def encode_corpus(self, documents: Sequence[str]) -> np.ndarray:
-        """Without boundaries, documents are joined by a newline so each starts a line, as a primer does."""
+        """Without boundaries every document follows a newline (the first one too): each starts a line, as
+        a scored text or a primer does, and the first token of any text has a context to be predicted from."""
         if self.boundaries:
             return super().encode_corpus(documents)
-        return self.encode_array("\n".join(documents))
+        return self.encode_array("\n" + "\n".join(documents))
 
     def encode_document(self, text: str) -> list[int]:
         """Training form of a document: with boundaries every non-empty line is `<bos> line <eos>`."""
