@@ -70,7 +70,7 @@ cli.add_command(info)
 
 def main() -> None:
     """Console-script entry point."""
-    cli.main(prog_name="seqgen")
+    cli.main()
 
 
 if __name__ == "__main__":

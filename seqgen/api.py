@@ -240,20 +240,17 @@ class Model:
                top_p: float | None = None, prime: str | None = None, seed: int | None = None,
                stop: str | None = None) -> list[str]:
         """`num` texts of up to `length` new tokens each, generated together; the primer is included."""
-        if not 0 <= temperature < math.inf:
-            raise SeqgenError(f"--temperature must be a finite number >= 0, got {temperature}")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise SeqgenError(f"top-p must be in (0, 1], got {top_p}")
-        if num < 1 or length < 0:
-            raise SeqgenError("num must be >= 1 and length >= 0")
         stops = [self.codec.end_ids] if self.codec.end_ids else []
         if stop:
             if self.codec.unknown_chars(stop):
                 raise SeqgenError(f"--stop {stop!r}: contains characters this model never produces")
             stops.append(self.codec.encode(stop))
         seed = secrets.randbits(31) if seed is None else seed
-        outs = generate(self.net, self.prime_ids(prime), length, num, temperature, top_k, top_p, seed,
-                        banned=self.codec.special_ids, stops=stops)
+        try:
+            outs = generate(self.net, self.prime_ids(prime), length, num, temperature, top_k, top_p, seed,
+                            banned=self.codec.special_ids, stops=stops)
+        except ValueError as e:
+            raise SeqgenError(str(e)) from None
         return [(prime or "") + self.codec.decode(ids) for ids in outs]
 
     def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:

@@ -61,7 +61,9 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     if not 0 <= temperature < math.inf:
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+    if num < 1 or length < 0:
+        raise ValueError(f"num must be >= 1 and length >= 0, got num={num}, length={length}")
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
