@@ -223,15 +223,19 @@ class Model:
     def __init__(self, path: Path, config: dict[str, Any], net: SequenceModel, codec: Codec, device: torch.device):
         self.path, self.config, self.net, self.codec, self.device = path, config, net, codec, device
 
+    def known_ids(self, text: str, option: str) -> list[int]:
+        """Token ids of a primer or stop string; unseen characters are an error, not silently <unk>."""
+        bad = self.codec.unknown_chars(text)
+        if bad:
+            shown = ", ".join(repr(c) for c in bad[:10])
+            raise SeqgenError(f"{option}: character(s) {shown} never occur in this model's training data")
+        return self.codec.encode(text)
+
     def prime_ids(self, prime: str | None) -> list[int]:
-        """Token context for a primer; unknown characters are an error, not silently replaced."""
+        """Token context for a primer: the codec's start context, then the primer."""
         ids = list(self.codec.start_ids)
         if prime:
-            bad = self.codec.unknown_chars(prime)
-            if bad:
-                shown = ", ".join(repr(c) for c in bad[:10])
-                raise SeqgenError(f"--prime: character(s) {shown} never occur in this model's training data")
-            ids += self.codec.encode(prime)
+            ids += self.known_ids(prime, "--prime")
         if not ids:
             raise SeqgenError("this model needs a --prime to start from (its vocabulary has no newline)")
         return ids
@@ -242,9 +246,7 @@ class Model:
         """`num` texts of up to `length` new tokens each, generated together; the primer is included."""
         stops = [self.codec.end_ids] if self.codec.end_ids else []
         if stop:
-            if self.codec.unknown_chars(stop):
-                raise SeqgenError(f"--stop {stop!r}: contains characters this model never produces")
-            stops.append(self.codec.encode(stop))
+            stops.append(self.known_ids(stop, "--stop"))
         seed = secrets.randbits(31) if seed is None else seed
         try:
             outs = generate(self.net, self.prime_ids(prime), length, num, temperature, top_k, top_p, seed,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqgen.checkpoint import is_checkpoint
 from seqgen.errors import SeqgenError
 
 
@@ -57,13 +58,9 @@ def _expand(p: Path) -> list[Path]:
         return sorted(
             f for f in p.rglob("*")
             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            and not _is_checkpoint_folder(f.parent)
+            and not is_checkpoint(f.parent)
         )
     return []
-
-
-def _is_checkpoint_folder(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
 def read_text(path: Path) -> str:
