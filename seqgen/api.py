@@ -134,18 +134,24 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
     try:
         result = Trainer(model, train_tokens, val_tokens, cfg, work, run_config, dev, progress).run()
-    except BaseException:
-        if not checkpoint.is_checkpoint(work):
-            shutil.rmtree(work)
-        raise
+    finally:
+        kept = _settle(work, folder)
+    if not kept:
+        raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
+    result.folder = folder
+    return result
+
+
+def _settle(work: Path, folder: Path) -> bool:
+    """After a run, however it ended: keep its checkpoint in `folder` (replacing an old one), or remove
+    the work folder when it holds none. Returns whether a checkpoint was kept."""
     if not checkpoint.is_checkpoint(work):
         shutil.rmtree(work)
-        raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
+        return False
     if work != folder:
         shutil.rmtree(folder)
         work.rename(folder)
-        result.folder = folder
-    return result
+    return True
 
 
 def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: torch.device,
