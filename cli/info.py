@@ -30,13 +30,20 @@ def info(checkpoint: str | None, as_json: bool) -> None:
                   f"{'one-hot input' if m['embed'] == 0 else 'embedding ' + str(m['embed'])}, "
                   f"dropout {m['dropout']}{', tied weights' if m['tie_weights'] else ''} "
                   f"({d['parameters']:,} parameters)"),
-        ("data", f"{', '.join(data.get('inputs', []))} ({data.get('documents', '?')} document(s), "
+        ("data", f"{', '.join(data.get('inputs', []))} ({data.get('documents', '?')} "
+                 f"{'piece(s)' if d['domain'] == 'music' else 'document(s)'}, "
                  f"{data.get('tokens', 0):,} tokens: {data.get('train_tokens', 0):,} train / "
                  f"{data.get('val_tokens', 0):,} validation)"),
         ("training", f"step {p.get('step')} ({p.get('epochs')} epochs, {p.get('elapsed_s')} s), "
                      f"batch {t.get('batch_size')} x {t.get('seq_len')}, lr {t.get('lr')} {t.get('lr_schedule')}, "
                      f"budget {budget or '-'}, seed {t.get('seed')}"),
     ]
+    if data.get("max_files"):
+        rows.append(("subset", f"--max-files {data['max_files']}"))
+    if d["domain"] == "music":
+        rows.append(("music", f"{data.get('hours', 0)} hours; transposition +-{data.get('transpose', 0)} semitones; "
+                              f"{data.get('skipped', 0)} piece(s) skipped"))
+        rows += [("", f"skipped {s}") for s in data.get("skipped_examples", [])]
     best = p.get("best_val_loss")
     if best is not None:
         rows.append(("best val", f"{best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.datasets import datasets
 from cli.info import info
 from cli.sample import sample
 from cli.score import score
@@ -52,8 +53,9 @@ def cli() -> None:
 
     \b
     Typical session:
-      seqgen train                          # a folk-tune model on the built-in ABC corpus (~4 min)
-      seqgen sample --num 3                 # three new tunes from the newest checkpoint
+      seqgen train                          # a folk-tune model on the built-in `folk` corpus (minutes)
+      seqgen sample --midi tune.mid         # a new tune from the newest checkpoint, as MIDI
+      seqgen datasets list                  # the built-in corpora
       seqgen train input.txt --cell gru --max-time 600
       seqgen score "The apple and pear salad" "The apple and pair salad"
       seqgen info
@@ -66,6 +68,7 @@ cli.add_command(train)
 cli.add_command(sample)
 cli.add_command(score)
 cli.add_command(info)
+cli.add_command(datasets)
 
 
 def main() -> None:

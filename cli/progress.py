@@ -1,4 +1,4 @@
-"""Draws the library's training progress callbacks as a tqdm bar on stderr."""
+"""Draws the library's progress callbacks as tqdm bars on stderr: reading data, then training."""
 
 from __future__ import annotations
 
@@ -10,16 +10,24 @@ from seqgen.train import Progress
 
 
 class ProgressBar:
-    """Callable passed as `progress=` to seqgen.train; shows loss, validation loss and tokens/s.
+    """Callable passed as `progress=` to seqgen.train; shows files read, then loss, validation loss, tokens/s.
 
-    The bar appears with the first report, so a run that fails on its input prints only the error."""
+    A bar appears with the first report of its kind, so a run that fails on its input prints only the error."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.bar: tqdm | None = None
+        self.reading: tqdm | None = None
         self.post: dict[str, str] = {}
 
     def __call__(self, p: Progress) -> None:
+        if p.kind == "data":
+            self._reading(p)
+            return
+        if p.kind == "note":
+            tqdm.write(p.message, file=sys.stderr)
+            return
+        self._close_reading()
         if self.bar is None:
             self.bar = tqdm(total=1000, disable=not self.enabled, dynamic_ncols=True, desc="training",
                             bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
@@ -27,11 +35,26 @@ class ProgressBar:
             self.post.update(step=str(p.step), loss=f"{p.loss:.3f}", tok_s=f"{p.tokens_per_s:,.0f}")
         elif p.kind == "eval" and p.val_loss is not None:
             self.post.update(val=f"{p.val_loss:.3f}")
-        elif p.kind == "note":
-            tqdm.write(p.message, file=sys.stderr)
         self.bar.set_postfix(self.post, refresh=False)
         self.bar.update(max(0, min(1000, int(p.fraction * 1000)) - self.bar.n))
 
+    def _reading(self, p: Progress) -> None:
+        """Files read so far: p.step of p.total."""
+        if self.reading is None:
+            if p.step >= p.total:  # everything came from the cache: no bar needed
+                return
+            self.reading = tqdm(total=p.total, disable=not self.enabled, dynamic_ncols=True, desc=p.message,
+                                unit="file")
+        self.reading.update(p.step - self.reading.n)
+        if p.step >= p.total:
+            self._close_reading()
+
+    def _close_reading(self) -> None:
+        if self.reading is not None:
+            self.reading.close()
+            self.reading = None
+
     def close(self) -> None:
+        self._close_reading()
         if self.bar is not None:
             self.bar.close()

@@ -1,55 +1,165 @@
-"""`seqgen sample`: generate new sequences from a checkpoint."""
+"""`seqgen sample`: generate new sequences from a checkpoint: text to stdout, music to MIDI, WAV and PNG."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import click
+import pretty_midi
 
 import seqgen
 from cli.options import SEED, checkpoint_option, device_option
+from seqgen.checkpoint import atomic_write
+from seqgen.errors import SeqgenError
+from seqgen.music import abc_to_midi
+from seqgen.render import plot_piano_roll, render_wav
+
+HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
+
+\b
+A text model prints its samples. A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ...
+OUT-N.mid), --wav OUT.wav (audio through FluidSynth with a General MIDI soundfont when one is installed,
+else simple sine synthesis) and --plot OUT.png (a piano roll). A text model trained on ABC notation (the
+folk-abc corpus) can write --midi/--wav/--plot too, for each sample that parses as an ABC tune.
+\b
+Examples:
+  seqgen sample --midi tune.mid --wav tune.wav
+  seqgen sample -c checkpoints/chorales-gru --midi out.mid --num 3 --seconds 60 -T 0.9
+  seqgen sample --prime-midi opening.mid --midi continued.mid --plot continued.png
+  seqgen sample -c checkpoints/tinyshakespeare-gru --prime "ROMEO:" --length 300 -T 0.6
+  seqgen sample -c checkpoints/folk-abc-gru --prime "X:1" --stop $'\\n\\n' --midi tune.mid
+"""
 
 
-@click.command()
+def numbered(path: Path, i: int, num: int) -> Path:
+    """OUT.mid for a single sample; OUT-1.mid ... OUT-N.mid for several."""
+    return path if num == 1 else path.with_name(f"{path.stem}-{i}{path.suffix}")
+
+
+def describe(pm: pretty_midi.PrettyMIDI) -> str:
+    notes = [n for inst in pm.instruments for n in inst.notes]
+    if not notes:
+        return "no notes"
+    low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+    return (f"{len(notes)} notes, {pm.get_end_time():.1f} s, pitches {low}-{high} "
+            f"({pretty_midi.note_number_to_name(low)}-{pretty_midi.note_number_to_name(high)})")
+
+
+@click.command(help=HELP)
 @checkpoint_option
-@click.option("-n", "--length", type=click.IntRange(min=0), default=500, show_default=True,
-              help="New tokens per sample (characters for text models).")
+@click.option("-n", "--length", type=click.IntRange(min=0), default=None,
+              help="New tokens per sample: characters for text, note events for music.  [default: 500 / 2000]")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Music: stop each sample once it would pass this many seconds (the primer not counted).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
               help="Sharpness: below 1 is safer, above 1 wilder, 0 always takes the most likely token.")
 @click.option("--top-k", type=click.IntRange(min=0), default=None,
               help="Draw only from the K most likely tokens (0: no limit).")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Draw only from the smallest set of tokens whose probability reaches P (nucleus).")
-@click.option("--prime", default=None, help="Text the samples continue (it is printed as their start).")
+@click.option("--prime", default=None, help="Text: what the samples continue (printed as their start).")
+@click.option("--prime-midi", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Music: a piece (MIDI, ABC, MusicXML, Humdrum) the samples continue; it opens each output.")
 @click.option("--num", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many samples, generated together in one batch.")
 @click.option("--seed", type=SEED, default=None, help="Same seed, same samples. Default: random (shown on stderr).")
-@click.option("--stop", default=None, help="End a sample where it writes this string, e.g. $'\\n\\n'.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per sample: index, seed, text.")
+@click.option("--stop", default=None, help="Text: end a sample where it writes this string, e.g. $'\\n\\n'.")
+@click.option("--midi", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write each sample as a MIDI file.")
+@click.option("--wav", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write each sample as audio (WAV, 44.1 kHz).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw each sample as a piano roll (PNG).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
 @device_option
-def sample(checkpoint: str | None, length: int, temperature: float, top_k: int | None, top_p: float | None,
-           prime: str | None, num: int, seed: int | None, stop: str | None, as_json: bool, device: str) -> None:
-    """Generate --num samples from a checkpoint and print them, one after another.
-
-    \b
-    Examples:
-      seqgen sample --num 3 --seed 7
-      seqgen sample -c checkpoints/tinyshakespeare-gru --prime "ROMEO:" --length 300 -T 0.6
-      seqgen sample --top-p 0.9 --stop $'\\n\\n'
-    """
+def sample(checkpoint: str | None, length: int | None, seconds: float | None, temperature: float,
+           top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None, num: int,
+           seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
+           as_json: bool, device: str) -> None:
+    """Generate, then print (text) or write files (music)."""
     model = seqgen.load(checkpoint, device=device)
+    wants_files = midi or wav or plot
+    if model.domain == "music":
+        if prime is not None:
+            raise SeqgenError("--prime is text; a music model continues a piece given with --prime-midi FILE")
+        if not wants_files:
+            raise SeqgenError(f"{model.path} is a music model: give --midi OUT.mid, --wav OUT.wav and/or "
+                              "--plot OUT.png to receive its samples")
+    elif prime_midi is not None:
+        raise SeqgenError("--prime-midi is for music models; a text model continues --prime TEXT")
     chosen = seed is None
     seed = secrets.randbits(31) if chosen else seed
-    texts = model.sample(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                         prime=prime, seed=seed, stop=stop)
+    primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    prime=prime_midi if model.domain == "music" else prime, seed=seed,
+                                    stop=stop, seconds=seconds)
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
-    for i, text in enumerate(texts, 1):
+    if model.domain == "music":
+        primer_s = model.codec.seconds(primer) if prime_midi is not None else None
+        pieces = [model.codec.decode(primer + ids) for ids in outs]
+        records = [{"index": i, "seed": seed, "events": len(ids)} for i, ids in enumerate(outs, 1)]
+    else:
+        texts = [(prime or "") + model.codec.decode(ids) for ids in outs]
+        records = [{"index": i, "seed": seed, "text": t} for i, t in enumerate(texts, 1)]
+        if not as_json:
+            for i, text in enumerate(texts, 1):
+                if num > 1:
+                    click.echo(f"==> sample {i}/{num} <==")
+                click.echo(text if num == 1 or text.endswith("\n") else text + "\n")
+        pieces, primer_s = _abc_pieces(texts) if wants_files else [], None
+    written = _write(pieces, num, midi, wav, plot, primer_s, records)
+    for r in records:
         if as_json:
-            click.echo(json.dumps({"index": i, "seed": seed, "text": text}, ensure_ascii=False))
-        elif num == 1:
-            click.echo(text)
-        else:
-            click.echo(f"==> sample {i}/{num} <==")
-            click.echo(text if text.endswith("\n") else text + "\n")
+            click.echo(json.dumps(r, ensure_ascii=False))
+        elif model.domain == "music" and "files" in r:
+            click.echo(f"sample {r['index']}: {r['events']} events, {r['notes']} -> {', '.join(r['files'])}")
+        elif "files" in r:
+            click.echo(f"sample {r['index']}: {r['notes']} -> {', '.join(r['files'])}", err=True)
+    if wants_files and not written:
+        raise SeqgenError("no sample could be written as music")
+
+
+def _abc_pieces(texts: list[str]) -> list[pretty_midi.PrettyMIDI | None]:
+    """Each text sample as music when it parses as an ABC tune; None (and a note on stderr) when not."""
+    out: list[pretty_midi.PrettyMIDI | None] = []
+    for i, text in enumerate(texts, 1):
+        try:
+            out.append(abc_to_midi(text, f"sample {i}"))
+        except SeqgenError as e:
+            click.echo(f"seqgen: {e}; no music written for it", err=True)
+            out.append(None)
+    return out
+
+
+def _write(pieces: list[pretty_midi.PrettyMIDI | None], num: int, midi: Path | None, wav: Path | None,
+           plot: Path | None, primer_s: float | None, records: list[dict]) -> int:
+    """Write each piece to the asked files; record what went where. Returns how many pieces were written."""
+    synth_said = False
+    written = 0
+    for i, (pm, record) in enumerate(zip(pieces, records, strict=False), 1):
+        if pm is None:
+            continue
+        if not any(inst.notes for inst in pm.instruments):
+            click.echo(f"seqgen: sample {i} has no notes (it ended at once); no files written for it", err=True)
+            continue
+        files = []
+        if midi:
+            path = numbered(midi, i, num)
+            atomic_write(path, pm.write)
+            files.append(str(path))
+        if wav:
+            path = numbered(wav, i, num)
+            synth = render_wav(pm, path)
+            files.append(str(path))
+            if not synth_said:
+                click.echo(f"audio: {synth}", err=True)
+                synth_said = True
+        if plot:
+            path = numbered(plot, i, num)
+            plot_piano_roll(pm, path, title=f"sample {i}", primer_seconds=primer_s)
+            files.append(str(path))
+        record.update(notes=describe(pm), files=files)
+        written += 1
+    return written

@@ -1,4 +1,4 @@
-"""`seqgen score`: log-probability, perplexity and bits per token of texts under a checkpoint."""
+"""`seqgen score`: log-probability, perplexity and bits per token of texts or pieces of music."""
 
 from __future__ import annotations
 
@@ -46,18 +46,26 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
 @device_option
 def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
           per_token: bool, as_json: bool, batch_size: int, device: str) -> None:
-    """Score TEXTS: log P(text) = sum of log P(token | everything before it).
+    """Score TEXTS (text models) or music FILES (music models): log P(x) = sum of log P(token | before it).
 
     \b
     logprob is in nats (natural log), log10prob in decimal digits; perplexity and bits per token are
     per scored token. Without --sentences at training time a text is scored as the start of a line.
+    A music model scores each piece in the files or folders given (MIDI, ABC, MusicXML, Humdrum) as a
+    whole, from its start to its end, and gives the negative log-likelihood per event and per second.
     \b
     Examples:
       seqgen score "The apple and pear salad" "The apple and pair salad"
       seqgen score --file sentences.txt --json
       cat notes.txt | seqgen score --file - --document --per-token
+      seqgen score -c checkpoints/chorales-gru piece.mid other.mid --json
     """
     model = seqgen.load(checkpoint, device=device)
+    if model.domain == "music":
+        if files or document:
+            raise SeqgenError("a music model scores music files given as arguments; --file/--document are for text")
+        _score_music(model, texts, per_token, as_json, batch_size)
+        return
     results = model.score(_inputs(texts, files, document), batch_size=batch_size)
     for r in results:
         if as_json:
@@ -73,3 +81,21 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
         if r.unknown_chars:
             click.echo(f"    note: unseen character(s) {', '.join(map(repr, r.unknown_chars))} scored as <unk>",
                        err=True)
+
+
+def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, as_json: bool, batch_size: int) -> None:
+    if not paths:
+        raise SeqgenError("nothing to score: give music files or folders (.mid, .abc, .musicxml, ...)")
+    results, skipped = model.score_music(paths, batch_size=batch_size)
+    for s in skipped:
+        click.echo(f"seqgen: skipped {s}", err=True)
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(r.to_dict(per_token=per_token), ensure_ascii=False))
+            continue
+        s = r.result
+        click.echo(f"logprob {s.logprob:11.2f}  nll/event {s.nll_per_token:6.3f}  nll/s {r.nll_per_second:8.2f}  "
+                   f"events {s.tokens:6d}  seconds {r.seconds:7.1f}  {r.name}")
+        if per_token:
+            for tok, lp in zip(r.token_names, s.token_logprobs, strict=True):
+                click.echo(f"    {tok:>18} {lp:9.4f}")

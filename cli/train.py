@@ -13,16 +13,21 @@ from cli.progress import ProgressBar
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, DEFAULT_DATA_CELL
 from seqgen.models import CELLS
 
-HELP = f"""Train a model on DATA: text files, folders, glob patterns or a built-in corpus name.
+HELP = f"""Train a model on DATA: files, folders, glob patterns or built-in corpus names.
 
 \b
-With no DATA: a {DEFAULT_DATA_CELL.upper()} on the `{DEFAULT_DATA}` corpus (folk tunes in ABC notation from
-music21's corpus) for {DEFAULT_DATA_BUDGET_S:.0f} s, then `seqgen sample` writes new tunes.
+Music files (.mid .midi .abc .xml .mxl .musicxml .krn) train a note-event model; other files are read
+as UTF-8 text for a character model. Built-in corpora (see `seqgen datasets list`): folk, chorales
+(music) and folk-abc (text). Parsed music is cached, so only the first run over a corpus parses it.
+\b
+With no DATA: a {DEFAULT_DATA_CELL.upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
+{DEFAULT_DATA_BUDGET_S:.0f} s of training; then `seqgen sample --midi tune.mid` writes a new tune.
 \b
 Examples:
+  seqgen train chorales --max-time 600 --transpose 3
+  seqgen train midi_folder/ --max-files 200 --out checkpoints/piano
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
-  seqgen train 'books/*.txt' --out checkpoints/books --epochs 5
-  seqgen train --resume checkpoints/books --max-time 1200
+  seqgen train --resume checkpoints/piano --max-time 1200
 
 Prints the checkpoint folder and the final validation loss in nats per token.
 """
@@ -40,7 +45,16 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout between layers.  [default: 0]")
 @click.option("--tie-weights/--no-tie-weights", default=None, help="Share the embedding with the output layer.")
 @click.option("--sentences", is_flag=True,
-              help="Treat every line as a sentence wrapped in <bos>/<eos>, so `score` rates whole sentences.")
+              help="Text: treat every line as a sentence wrapped in <bos>/<eos>, so `score` rates whole sentences.")
+@click.option("--max-files", type=click.IntRange(min=1),
+              help="Use a fixed random subset of this many files of each corpus or file list (quick runs).")
+@click.option("--transpose", type=click.IntRange(0, 24),
+              help="Music: move each training piece by a random interval in [-N, N] semitones, anew every "
+                   "epoch (augmentation).  [default: 0]")
+@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True),
+              help="Music: time resolution of the event codec in milliseconds.  [default: 10]")
+@click.option("--velocity-bins", type=click.IntRange(1, 127), help="Music: loudness levels.  [default: 32]")
+@click.option("--drums", is_flag=True, default=None, help="Music: keep drum tracks (left out by default).")
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), help="Parallel streams per step.  [default: 64]")
 @click.option("-t", "--seq-len", type=click.IntRange(min=1), help="BPTT window in tokens.  [default: 128]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.  [default: 0.002]")
@@ -63,12 +77,12 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @device_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, sentences: bool,
-          device: str, quiet: bool, **options: object) -> None:
+          max_files: int | None, device: str, quiet: bool, **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
     bar = ProgressBar(enabled=not quiet)
     try:
         result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
-                              boundaries=sentences, overwrite=overwrite, **options)
+                              boundaries=sentences, overwrite=overwrite, max_files=max_files, **options)
     finally:
         bar.close()
     click.echo(f"checkpoint: {result.folder}")

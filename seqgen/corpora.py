@@ -1,4 +1,8 @@
-"""Named built-in corpora that ship inside installed packages, usable as DATA by name."""
+"""Named built-in corpora that ship inside installed packages (music21's corpus), usable as DATA by name.
+
+`folk` and `chorales` are music: their files are parsed into note events. `folk-abc` is the folk tunes'
+ABC notation read as text, for a character model that writes ABC.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +19,47 @@ _ABC_DROP = re.compile(r"^(?:[BDFHNSZ]:|%)")
 _SPACES = re.compile(r" {2,}")
 
 
+MUSIC_SCORE_SUFFIXES = (".abc", ".mxl", ".xml", ".musicxml", ".krn")
+
+
 @dataclass(frozen=True)
 class Corpus:
-    """A corpus: where its files live, what domain it is, how many pieces and under what licence."""
+    """A corpus: where its files live, what domain it is, what a piece is and under what licence."""
 
     name: str
     domain: str
     description: str
     licence: str
     folders: tuple[str, ...]
+    unit: str = "tunes"
 
-    def files(self) -> list[Path]:
+    def files(self, max_files: int | None = None) -> list[Path]:
+        """The corpus files, sorted; with `max_files`, a fixed random subset of that many (for quick runs)."""
         import music21
 
         root = Path(music21.__file__).parent / "corpus"
-        return sorted(f for folder in self.folders for f in (root / folder).glob("*.abc"))
+        found = sorted(f for folder in self.folders for f in (root / folder).iterdir()
+                       if f.suffix.lower() in MUSIC_SCORE_SUFFIXES)
+        if not found:
+            raise SeqgenError(f"corpus {self.name!r}: no files under {root}; is music21 installed completely?")
+        if max_files is not None and max_files < len(found):
+            found = sorted(random.Random(0).sample(found, max_files))
+        return found
 
-    def documents(self) -> list[Document]:
-        """One document per tune, shuffled with a fixed seed so the validation tail is representative."""
-        docs = [Document(f"{path}#{i}", tune) for path in self.files()
+    def count(self) -> int:
+        """Pieces in the corpus: ABC tunes (X: fields) or score files; cheap, nothing is parsed."""
+        n = 0
+        for f in self.files():
+            if f.suffix.lower() == ".abc":
+                n += sum(line.startswith("X:") for line in f.read_text("latin-1").splitlines())
+            else:
+                n += 1
+        return n
+
+    def documents(self, max_files: int | None = None) -> list[Document]:
+        """A text corpus as one document per ABC tune, shuffled with a fixed seed so the validation tail
+        is representative."""
+        docs = [Document(f"{path}#{i}", tune) for path in self.files(max_files)
                 for i, tune in enumerate(split_abc_tunes(read_text(path)), 1)]
         if not docs:
             raise SeqgenError(f"corpus {self.name!r}: no tunes found; is music21 installed completely?")
@@ -61,6 +87,22 @@ def split_abc_tunes(text: str) -> list[str]:
 CORPORA: dict[str, Corpus] = {
     c.name: c
     for c in [
+        Corpus(
+            name="folk",
+            domain="music",
+            description="folk tunes as note events: Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs "
+                        "(Irish, Scottish) and the Essen folksong collection (mostly German), from ABC files",
+            licence="public-domain tunes; transcriptions distributed with music21 (BSD-3-Clause corpus)",
+            folders=("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong"),
+        ),
+        Corpus(
+            name="chorales",
+            domain="music",
+            description="J. S. Bach's four-part chorales as note events (MusicXML and Humdrum files)",
+            licence="public-domain music; encodings distributed with music21 (BSD-3-Clause corpus)",
+            folders=("bach",),
+            unit="chorales",
+        ),
         Corpus(
             name="folk-abc",
             domain="text",

@@ -50,11 +50,13 @@ def _ends_with(seq: list[int], suffix: list[int]) -> bool:
 @torch.inference_mode()
 def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-             banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = ()) -> list[list[int]]:
+             banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
+             costs: Sequence[float] | None = None, budget: float | None = None) -> list[list[int]]:
     """`num` continuations of `prime` (token ids, at least one), each up to `length` new tokens.
 
-    A sample ends early when it produces one of the `stops` id sequences (which is then cut off).
-    `banned` ids (unknown-token and start markers) are never drawn.
+    A sample ends early when it produces one of the `stops` id sequences (which is then cut off), or
+    when the summed `costs` of its tokens (e.g. seconds of music) would pass `budget` (that token is
+    dropped). `banned` ids (unknown-token and start markers) are never drawn.
     """
     if not prime:
         raise ValueError("generation needs at least one primer token")
@@ -76,13 +78,20 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     out: list[list[int]] = [[] for _ in range(num)]
     live = list(range(num))
     stops = [list(s) for s in stops if s]
+    spent = [0.0] * num
     for _ in range(length):
         logits = logits + ban
         tokens = choose(logits, temperature, top_k, top_p, generator)
         ids = tokens.tolist()
+        over: set[int] = set()
         for i in live:
+            if budget is not None and costs is not None:
+                spent[i] += costs[ids[i]]
+                if spent[i] > budget:
+                    over.add(i)
+                    continue
             out[i].append(ids[i])
-        live = [i for i in live if not any(_ends_with(out[i], s) for s in stops)]
+        live = [i for i in live if i not in over and not any(_ends_with(out[i], s) for s in stops)]
         if not live:
             break
         logits, state = stepper.step(tokens, state)

@@ -38,6 +38,7 @@ class TrainConfig:
     eval_every: int = 250
     log_every: int = 10
     val_fraction: float = 0.1
+    transpose: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -53,6 +54,7 @@ class TrainConfig:
             "lr_schedule": self.lr_schedule in ("cosine", "constant"),
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
             "seed": 0 <= self.seed < 2**63,
+            "transpose": 0 <= self.transpose <= 24,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -69,7 +71,8 @@ class TrainConfig:
 
 @dataclass
 class Progress:
-    """What the loop reports: `kind` is "step" (a log interval), "eval" (a validation) or "note"."""
+    """What training reports: `kind` is "data" (input files read: `step` of `total`), "step" (a log
+    interval), "eval" (a validation) or "note" (a message for the user)."""
 
     kind: str
     step: int
@@ -80,6 +83,7 @@ class Progress:
     tokens_per_s: float | None = None
     lr: float | None = None
     message: str = ""
+    total: int = 0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -148,7 +152,8 @@ def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device) 
 class Trainer:
     """Runs (or resumes) one training run into a checkpoint folder."""
 
-    def __init__(self, model: SequenceModel, train_tokens: np.ndarray, val_tokens: np.ndarray,
+    def __init__(self, model: SequenceModel, train_tokens: np.ndarray | Callable[[int], np.ndarray],
+                 val_tokens: np.ndarray,
                  cfg: TrainConfig, folder: Path, run_config: dict[str, Any], device: torch.device,
                  progress: ProgressFn | None = None):
         self.model, self.cfg, self.folder, self.device = model.to(device), cfg, folder, device
@@ -164,16 +169,18 @@ class Trainer:
         self.batches = self._epoch_batches(new_offset=True)
         if (self.batches.batch_size, self.batches.seq_len) != (cfg.batch_size, cfg.seq_len):
             self.report(Progress("note", 0, 0.0, message=(
-                f"the training data has {len(train_tokens):,} tokens: batches shrink to "
-                f"{self.batches.batch_size} x {self.batches.seq_len} (asked for {cfg.batch_size} x {cfg.seq_len})")))
+                f"the training data is too short for {cfg.batch_size} x {cfg.seq_len} batches: they shrink to "
+                f"{self.batches.batch_size} x {self.batches.seq_len}")))
 
     # --- state -----------------------------------------------------------------------------------
     def _epoch_batches(self, new_offset: bool) -> TBPTTBatches:
+        """This epoch's windows: the stream (fixed, or laid out anew per epoch) from a random offset."""
+        tokens = self.train_tokens(self.s["epoch"]) if callable(self.train_tokens) else self.train_tokens
         if new_offset:
-            high = max(1, min(self.cfg.seq_len, len(self.train_tokens) // 2))
+            high = max(1, min(self.cfg.seq_len, len(tokens) // 2))
             self.s["offset"] = int(torch.randint(0, high, (1,), generator=self.data_rng))
-        offset = self.s["offset"] if len(self.train_tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
-        batches = TBPTTBatches(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
+        offset = self.s["offset"] if len(tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
+        batches = TBPTTBatches(tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
         self.s["shape"] = [batches.batch_size, batches.seq_len]
         return batches
 

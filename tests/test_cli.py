@@ -110,12 +110,14 @@ def test_score_needs_input(ckpt_args):
     assert_clean_error(run("score", *ckpt_args, "--file", "absent.txt"), "absent.txt")
 
 
-def test_default_training_data_is_the_folk_abc_corpus(tmp_path, monkeypatch):
+def test_default_training_data_is_the_folk_music_corpus(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = run("train", *TINY, "--max-steps", 3, "--eval-every", 3)
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+    r = run("train", *TINY, "--max-files", 3, "--max-steps", 3, "--eval-every", 3)
     assert r.exit_code == 0, r.output
     info = json.loads(run("info", "--json").stdout)
-    assert info["data"]["inputs"] == ["folk-abc"] and info["data"]["documents"] > 4000
+    assert info["domain"] == "music" and info["data"]["inputs"] == ["folk"] and info["data"]["max_files"] == 3
+    assert info["data"]["documents"] >= 3 and info["path"].endswith("folk-gru")
 
 
 @pytest.mark.slow

@@ -1,0 +1,178 @@
+"""DATA arguments (corpus names, files, folders, globs) -> a codec and training/validation token streams.
+
+The domain follows from the data: built-in corpora say theirs; otherwise any music file (.mid, .abc,
+.musicxml, ...) makes it music, and plain files are text. Text documents are joined into one character
+stream whose tail validates. Music pieces stay whole: a fixed random tenth of them validates, and the
+training pieces are laid out afresh every epoch (new order; with `transpose`, a random key per piece).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqgen.codecs import CharCodec, Codec, NoteEventCodec
+from seqgen.corpora import Corpus, get_corpus
+from seqgen.data import Document, read_text_documents, resolve_paths, split_stream, to_array
+from seqgen.errors import SeqgenError
+from seqgen.music import MUSIC_SUFFIXES, is_music_file
+from seqgen.pieces import FileProgress, PieceSet, encode_files
+
+TokenStream = np.ndarray | Callable[[int], np.ndarray]  # one fixed stream, or the stream of a given epoch
+
+
+@dataclass
+class TrainingData:
+    """What the trainer needs: the codec, training and validation tokens, a summary for the checkpoint."""
+
+    codec: Codec
+    train: TokenStream
+    val: np.ndarray
+    summary: dict[str, Any]
+    notes: list[str] = field(default_factory=list)  # things the user should hear about (skipped pieces)
+
+
+@dataclass
+class Inputs:
+    """DATA sorted out: the corpora named, the files found, and the domain they make up."""
+
+    domain: str
+    corpora: list[Corpus]
+    files: list[Path]
+    ignored: list[Path]
+
+
+def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
+    """Sort DATA into built-in corpora and files, and decide the domain; mixing text and music fails."""
+    corpora: list[Corpus] = []
+    paths: list[str | Path] = []
+    for item in data:
+        corpus = get_corpus(str(item))
+        if corpus is not None and not Path(str(item)).exists():
+            corpora.append(corpus)
+        else:
+            paths.append(item)
+    files = resolve_paths(paths) if paths else []
+    music = [f for f in files if is_music_file(f)]
+    domains = {c.domain for c in corpora} | ({"music" if music else "text"} if files else set())
+    if len(domains) > 1:
+        raise SeqgenError(f"{', '.join(map(str, data))}: mixes text and music; train a model on each separately")
+    domain = domains.pop()
+    ignored = [f for f in files if f not in music] if music else []
+    files = music or files
+    if max_files is not None and max_files < len(files):
+        files = sorted(random.Random(0).sample(files, max_files))
+    return Inputs(domain, corpora, files, ignored)
+
+
+def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None = None, *,
+            boundaries: bool = False, codec_options: dict[str, Any] | None = None, transpose: int = 0,
+            seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None) -> TrainingData:
+    """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain
+    (`codec_options` for music: step_ms, velocity_bins, drums, ...); with one (a resume), it must match."""
+    inputs = resolve(data, max_files)
+    if codec is not None and codec.domain != inputs.domain:
+        raise SeqgenError(f"{', '.join(map(str, data))}: is {inputs.domain}, but the model reads {codec.domain}")
+    if inputs.domain == "music":
+        if boundaries:
+            raise SeqgenError("--sentences is for text; music pieces always have their own start and end")
+        codec = codec or NoteEventCodec(**(codec_options or {}))
+        out = _music(inputs, codec, val_fraction, transpose, seed, max_files, on_files)
+    else:
+        if transpose:
+            raise SeqgenError("--transpose is for music; this data is text")
+        if codec_options:
+            raise SeqgenError(f"{', '.join('--' + k.replace('_', '-') for k in codec_options)}: "
+                              "for music; this data is text")
+        out = _text(inputs, codec, val_fraction, boundaries, max_files)
+    out.summary = {"inputs": [str(Path(str(d)).resolve()) if Path(str(d)).exists() else str(d) for d in data],
+                   **({"max_files": max_files} if max_files is not None else {}), **out.summary}
+    if inputs.ignored:
+        shown = ", ".join(p.name for p in inputs.ignored[:3]) + (", ..." if len(inputs.ignored) > 3 else "")
+        out.notes.insert(0, f"ignored {len(inputs.ignored)} file(s) that are not music ({shown}); "
+                            f"music files end in {', '.join(MUSIC_SUFFIXES)}")
+    return out
+
+
+def _text(inputs: Inputs, codec: Codec | None, val_fraction: float, boundaries: bool,
+          max_files: int | None) -> TrainingData:
+    docs: list[Document] = [d for c in inputs.corpora for d in c.documents(max_files)]
+    if inputs.files:
+        docs += read_text_documents(inputs.files)
+    codec = codec or CharCodec.fit((d.text for d in docs), boundaries=boundaries)
+    tokens = to_array(codec.encode_corpus([d.text for d in docs]), codec.vocab_size)
+    train, val = split_stream(tokens, val_fraction)
+    if len(train) < 2:
+        raise SeqgenError(f"too little text to train on ({len(tokens)} tokens)")
+    return TrainingData(codec, train, val, {"documents": len(docs), "tokens": int(len(tokens)),
+                                            "train_tokens": int(len(train)), "val_tokens": int(len(val))})
+
+
+def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose: int, seed: int,
+           max_files: int | None, on_files: FileProgress | None) -> TrainingData:
+    files = [f for c in inputs.corpora for f in c.files(max_files)] + inputs.files
+    pieces = encode_files(files, codec, on_files)
+    if not pieces.tokens:
+        why = f"; e.g. {pieces.skipped[0]}" if pieces.skipped else ""
+        raise SeqgenError(f"no usable music in {len(files)} file(s): {len(pieces.skipped)} piece(s) failed to "
+                          f"parse or had no notes{why}")
+    order = list(range(len(pieces.tokens)))
+    random.Random(0).shuffle(order)  # a fixed validation set, spread over the whole collection
+    n_val = min(len(order) - 1, max(1, round(len(order) * val_fraction))) if val_fraction > 0 else 0
+    train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
+    docs = [_document(codec, t) for t in pieces.tokens]
+    if n_val == 0 and val_fraction > 0:  # a single piece: its tail validates
+        train_part, val = split_stream(docs[0], val_fraction)
+        train: TokenStream = train_part
+    else:
+        val = np.concatenate([docs[i] for i in val_idx]) if val_idx else np.zeros(0, np.uint16)
+        train = PieceStream([docs[i] for i in train_idx], codec, transpose, seed)
+    n_train = len(train) if isinstance(train, np.ndarray) else train.n_tokens
+    if n_train < 2:
+        raise SeqgenError("too little music to train on")
+    seconds = float(sum(codec.seconds(t) for t in pieces.tokens))
+    summary = {"documents": len(pieces.tokens), "skipped": len(pieces.skipped),
+               "skipped_examples": pieces.skipped[:20], "hours": round(seconds / 3600, 2),
+               "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
+               "val_pieces": len(val_idx), "transpose": transpose}
+    return TrainingData(codec, train, val, summary, _skip_notes(pieces))
+
+
+def _document(codec: NoteEventCodec, tokens: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.asarray(codec.start_ids, np.uint16), tokens, np.asarray(codec.end_ids, np.uint16)])
+
+
+def _skip_notes(pieces: PieceSet, shown: int = 5) -> list[str]:
+    notes = [f"skipped {s}" for s in pieces.skipped[:shown]]
+    if len(pieces.skipped) > shown:
+        notes.append(f"... and {len(pieces.skipped) - shown} more skipped piece(s) "
+                     f"({len(pieces.tokens)} usable); `seqgen info` lists the first 20")
+    return notes
+
+
+class PieceStream:
+    """The training pieces as one stream for a given epoch: a fresh order every epoch and, with
+    `transpose` K, each piece moved by a random interval in [-K, K] that keeps its notes in MIDI range.
+    Seeded by (seed, epoch), so a resumed run sees exactly the streams an unbroken one would."""
+
+    def __init__(self, docs: list[np.ndarray], codec: NoteEventCodec, transpose: int, seed: int):
+        self.docs, self.codec, self.transpose, self.seed = docs, codec, transpose, seed
+        self.n_tokens = sum(len(d) for d in docs)
+        spans = [codec.pitch_span(d) or (60, 60) for d in docs]
+        self.low = np.array([max(-transpose, -lo) for lo, _ in spans])
+        self.high = np.array([min(transpose, 127 - hi) for _, hi in spans])
+
+    def __len__(self) -> int:
+        return self.n_tokens
+
+    def __call__(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.docs))
+        shifts = rng.integers(self.low, self.high + 1) if self.transpose else np.zeros(len(self.docs), int)
+        parts = [self.codec.transpose(self.docs[i], int(shifts[i])) if shifts[i] else self.docs[i] for i in order]
+        return np.concatenate(parts).astype(np.uint16)

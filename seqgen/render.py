@@ -1,0 +1,160 @@
+"""Listen to and look at generated music: a WAV via FluidSynth (or sine waves without it) and a PNG piano roll.
+
+Every file is written through `atomic_write`, so a failure never leaves a half-written WAV or PNG behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import soundfile as sf
+from matplotlib import colormaps
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from seqgen.checkpoint import atomic_write
+from seqgen.errors import SeqgenError
+
+SOUNDFONT_PATHS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2",
+    "/opt/homebrew/share/soundfonts/default.sf2", "/usr/local/share/soundfonts/default.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"),  # small GM soundfont shipped inside pretty_midi
+)
+NO_SOUNDFONT = "no General MIDI soundfont found; install fluid-soundfont-gm or set SEQGEN_SOUNDFONT"
+NO_FLUIDSYNTH = "the FluidSynth library could not be loaded; install fluidsynth"
+PEAK = 0.9  # normalised peak: 1 dB of headroom below full scale
+RATES = (8000, 96000)  # what FluidSynth accepts (it silently keeps 44100 Hz for anything else)
+PITCH_MARGIN = 2
+
+
+def find_soundfont() -> Path | None:
+    """$SEQGEN_SOUNDFONT, else the first General MIDI soundfont installed in a usual place, else None."""
+    chosen = os.environ.get("SEQGEN_SOUNDFONT")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise SeqgenError(f"SEQGEN_SOUNDFONT={chosen}: no such soundfont file")
+        return path
+    return next((Path(p) for p in SOUNDFONT_PATHS if Path(p).is_file()), None)
+
+
+def render_wav(pm: pretty_midi.PrettyMIDI, path: Path, sample_rate: int = 44100,
+               soundfont: Path | None = None) -> str:
+    """Write `pm` as a mono 16-bit WAV peaking at 0.9 full scale; returns one line naming the synthesis used."""
+    _require_notes(pm)
+    if not RATES[0] <= sample_rate <= RATES[1]:
+        raise SeqgenError(f"sample rate {sample_rate} Hz is outside {RATES[0]}-{RATES[1]} Hz")
+    if soundfont is not None and not Path(soundfont).is_file():
+        raise SeqgenError(f"{soundfont}: no such soundfont file")
+    with np.errstate(invalid="ignore", divide="ignore"):  # pretty_midi divides silence by its zero peak
+        audio, used = _synthesise(pm, sample_rate, soundfont or find_soundfont())
+    audio = np.nan_to_num(np.asarray(audio, dtype=np.float64))
+    peak = np.abs(audio).max(initial=0.0)
+    if peak > 0:
+        audio *= PEAK / peak
+    _write(Path(path), lambda tmp: sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV"))
+    return used
+
+
+def _synthesise(pm: pretty_midi.PrettyMIDI, rate: int, soundfont: Path | None) -> tuple[np.ndarray, str]:
+    """FluidSynth with `soundfont` when it can run, else pretty_midi's sine waves (drum tracks stay silent)."""
+    if soundfont is None:
+        return pm.synthesize(fs=rate), f"pretty_midi sine synthesis ({NO_SOUNDFONT})"
+    try:
+        fluidsynth = importlib.import_module("fluidsynth")
+    except (ImportError, OSError):
+        return pm.synthesize(fs=rate), f"pretty_midi sine synthesis ({NO_FLUIDSYNTH})"
+    with _quiet():  # FluidSynth logs warnings and errors from C straight to the process's stderr
+        synth = fluidsynth.Synth(samplerate=float(rate))
+        try:
+            sfid = synth.sfload(str(soundfont))
+            # pretty_midi keeps going with a failed load and returns dither noise, so check the id first.
+            audio = pm.fluidsynth(fs=rate, synthesizer=synth, sfid=sfid) if sfid >= 0 else None
+        finally:
+            synth.delete()
+    if audio is None:
+        raise SeqgenError(f"{soundfont}: FluidSynth cannot load this soundfont (damaged, or not a .sf2 file)")
+    return audio, f"FluidSynth with {soundfont}"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Point file descriptors 1 and 2 at /dev/null for the block (C code bypasses sys.stdout/sys.stderr)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null, *saved):
+            os.close(fd)
+
+
+def plot_piano_roll(pm: pretty_midi.PrettyMIDI, path: Path, title: str = "",
+                    primer_seconds: float | None = None) -> None:
+    """Write a PNG piano roll: seconds across, pitch up, velocity as opacity, the primer shaded and labelled."""
+    fig = _roll_figure(pm, title, primer_seconds)
+    _write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def _roll_figure(pm: pretty_midi.PrettyMIDI, title: str, primer_seconds: float | None) -> Figure:
+    """The piano-roll figure, built on a bare Figure so the caller's pyplot backend is left alone."""
+    _require_notes(pm)
+    fig = Figure(figsize=(12, 5), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    colours = colormaps["tab10"].colors
+    handles = []
+    for i, inst in enumerate(inst for inst in pm.instruments if inst.notes):
+        colour = colours[i % len(colours)]
+        boxes = [[(n.start, n.pitch - 0.4), (n.end, n.pitch - 0.4), (n.end, n.pitch + 0.4), (n.start, n.pitch + 0.4)]
+                 for n in inst.notes]
+        shades = [(*colour, 0.25 + 0.75 * min(n.velocity, 127) / 127) for n in inst.notes]
+        ax.add_collection(PolyCollection(boxes, facecolors=shades, edgecolors="none"))
+        name = inst.name or ("Drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program))
+        handles.append(Patch(color=colour, label=name))
+    notes = [n for inst in pm.instruments for n in inst.notes]
+    lo = max(0, min(n.pitch for n in notes) - PITCH_MARGIN)
+    hi = min(127, max(n.pitch for n in notes) + PITCH_MARGIN)
+    ticks = [p for p in range(lo, hi + 1) if hi - lo <= 24 or p % 12 == 0]  # every pitch, or every C
+    ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])
+    ax.set_ylim(lo - 0.5, hi + 0.5)
+    ax.set_xlim(0, max(max(n.end for n in notes), primer_seconds or 0))
+    ax.grid(axis="y", color="0.9")
+    if primer_seconds is not None and primer_seconds > 0:
+        ax.axvspan(0, primer_seconds, color="0.5", alpha=0.15, linewidth=0)
+        ax.axvline(primer_seconds, color="0.3", linestyle="--", linewidth=1)
+        ax.text(primer_seconds / 2, 0.98, "primer", transform=ax.get_xaxis_transform(), ha="center", va="top")
+    ax.set(xlabel="time (s)", ylabel="pitch", title=title)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return fig
+
+
+def _require_notes(pm: pretty_midi.PrettyMIDI) -> None:
+    if not any(inst.notes for inst in pm.instruments):
+        raise SeqgenError("nothing to render: the piece has no notes")
+
+
+def _write(path: Path, write: Callable[[str], None]) -> None:
+    """atomic_write, with a failure to write reported as one line naming the file."""
+    try:
+        atomic_write(path, write)
+    except (OSError, sf.SoundFileError) as e:
+        reason = "a folder in its path is a file" if isinstance(e, FileExistsError | NotADirectoryError) \
+            else getattr(e, "strerror", None) or e
+        raise SeqgenError(f"{path}: cannot write ({reason})") from None

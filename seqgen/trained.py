@@ -1,0 +1,214 @@
+"""A trained checkpoint as a Python object: `Model.sample()` and `Model.score()` in its own domain.
+
+A text model samples strings and scores texts; a music model samples `pretty_midi.PrettyMIDI` pieces and
+scores music files. Both are the same language model over token ids; the codec makes the difference.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pretty_midi
+import torch
+
+from seqgen.codecs import Codec
+from seqgen.data import resolve_paths
+from seqgen.errors import SeqgenError
+from seqgen.models import SequenceModel
+from seqgen.music import MUSIC_SUFFIXES, is_music_file, piece_sources, read_source
+from seqgen.pieces import encode_file
+from seqgen.sample import generate
+from seqgen.score import LN2, ScoreResult, score_sequences
+
+DEFAULT_LENGTH = {"text": 500, "music": 2000}  # new tokens per sample: characters, or note events
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+@dataclass
+class TextScore:
+    """Score of one text: the ScoreResult plus what was scored."""
+
+    text: str
+    result: ScoreResult
+    token_texts: list[str]
+    unknown_chars: list[str]
+
+    def to_dict(self, per_token: bool = False) -> dict[str, Any]:
+        r = self.result
+        d: dict[str, Any] = {
+            "text": self.text, "tokens": r.tokens, "logprob": r.logprob, "log10prob": r.log10prob,
+            "perplexity": r.perplexity, "bits_per_token": r.bits_per_token, "nll_per_token": r.nll_per_token,
+        }
+        if self.unknown_chars:
+            d["unknown_chars"] = self.unknown_chars
+        if per_token:
+            d["token_texts"] = self.token_texts
+            d["token_logprobs"] = r.token_logprobs
+        return _finite(d)
+
+
+@dataclass
+class PieceScore:
+    """Score of one piece of music: log P(events) in nats, per event and per second of music."""
+
+    name: str
+    result: ScoreResult
+    seconds: float
+    token_names: list[str]
+
+    @property
+    def nll_per_second(self) -> float:
+        return -self.result.logprob / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self, per_token: bool = False) -> dict[str, Any]:
+        r = self.result
+        d: dict[str, Any] = {
+            "piece": self.name, "events": r.tokens, "seconds": round(self.seconds, 3), "logprob": r.logprob,
+            "nll_per_event": r.nll_per_token, "bits_per_event": r.bits_per_token,
+            "nll_per_second": self.nll_per_second, "bits_per_second": self.nll_per_second / LN2,
+        }
+        if per_token:
+            d["token_names"] = self.token_names
+            d["token_logprobs"] = r.token_logprobs
+        return _finite(d)
+
+
+class Model:
+    """A trained checkpoint, ready to sample and score."""
+
+    def __init__(self, path: Path, config: dict[str, Any], net: SequenceModel, codec: Codec, device: torch.device):
+        self.path, self.config, self.net, self.codec, self.device = path, config, net, codec, device
+
+    @property
+    def domain(self) -> str:
+        return self.codec.domain
+
+    def _require(self, domain: str, what: str) -> None:
+        if self.domain != domain:
+            raise SeqgenError(f"{what} is for {domain} models; {self.path} is a {self.domain} model")
+
+    # --- primers ------------------------------------------------------------------------------------
+    def known_ids(self, text: str, option: str) -> list[int]:
+        """Token ids of a text primer or stop string; unseen characters are an error, not silently <unk>."""
+        self._require("text", option)
+        bad = self.codec.unknown_chars(text)
+        if bad:
+            shown = ", ".join(repr(c) for c in bad[:10])
+            raise SeqgenError(f"{option}: character(s) {shown} never occur in this model's training data")
+        return self.codec.encode(text)
+
+    def prime_ids(self, prime: str | Path | pretty_midi.PrettyMIDI | None) -> list[int]:
+        """Token context for a primer: the codec's start context, then the primer (text, or for a music
+        model a MIDI/score file or a PrettyMIDI)."""
+        ids = list(self.codec.start_ids)
+        if self.domain == "music" and prime is not None:
+            ids += self.codec.encode(prime if isinstance(prime, pretty_midi.PrettyMIDI) else _read_piece(Path(prime)))
+        elif prime:
+            ids += self.known_ids(str(prime), "--prime")
+        if not ids:
+            raise SeqgenError("this model needs a --prime to start from (its vocabulary has no newline)")
+        return ids
+
+    # --- sampling -----------------------------------------------------------------------------------
+    def sample_ids(self, num: int = 1, length: int | None = None, temperature: float = 1.0,
+                   top_k: int | None = None, top_p: float | None = None,
+                   prime: str | Path | pretty_midi.PrettyMIDI | None = None, seed: int | None = None,
+                   stop: str | None = None, seconds: float | None = None) -> tuple[list[int], list[list[int]]]:
+        """The primer's token ids and `num` continuations of up to `length` new tokens each.
+
+        `seconds` (music) caps each continuation's duration; `stop` (text) ends a sample at that string."""
+        length = DEFAULT_LENGTH.get(self.domain, 500) if length is None else length
+        stops = [self.codec.end_ids] if self.codec.end_ids else []
+        if stop:
+            stops.append(self.known_ids(stop, "--stop"))
+        if seconds is not None:
+            self._require("music", "--seconds")
+            if not 0 < seconds < math.inf:
+                raise SeqgenError(f"--seconds must be a positive number, got {seconds}")
+        primer = self.prime_ids(prime)
+        seed = secrets.randbits(31) if seed is None else seed
+        costs = self.codec.token_seconds.tolist() if seconds is not None else None
+        try:
+            outs = generate(self.net, primer, length, num, temperature, top_k, top_p, seed,
+                            banned=self.codec.special_ids, stops=stops, costs=costs, budget=seconds)
+        except ValueError as e:
+            raise SeqgenError(str(e)) from None
+        return primer, outs
+
+    def sample(self, num: int = 1, length: int | None = None, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, prime: str | Path | pretty_midi.PrettyMIDI | None = None,
+               seed: int | None = None, stop: str | None = None,
+               seconds: float | None = None) -> list[str] | list[pretty_midi.PrettyMIDI]:
+        """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
+        from a music model."""
+        primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds)
+        if self.domain == "text":
+            return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
+        return [self.codec.decode(primer + ids) for ids in outs]
+
+    # --- scoring ------------------------------------------------------------------------------------
+    def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:
+        """Log-probability of each text as a whole (with sentence boundaries: including its end)."""
+        self._require("text", "scoring texts")
+        if isinstance(texts, str):
+            texts = [texts]
+        codec = self.codec
+        seqs = [codec.encode(t) + list(codec.end_ids) for t in texts]
+        results = score_sequences(self.net, seqs, codec.start_ids, batch_size=batch_size)
+        out = []
+        for t, seq, r in zip(texts, seqs, results, strict=True):
+            shown = [codec.token_name(i) for i in seq]
+            skipped = len(shown) - r.tokens
+            out.append(TextScore(t, r, shown[skipped:], codec.unknown_chars(t)))
+        return out
+
+    def score_music(self, paths: Sequence[str | Path], batch_size: int = 16) -> tuple[list[PieceScore], list[str]]:
+        """Score every piece in music files or folders as a whole piece (start to end), and list the
+        pieces that could not be read ("name: reason")."""
+        self._require("music", "scoring music files")
+        files = resolve_paths(paths)
+        other = [f for f in files if not is_music_file(f)]
+        if other:
+            raise SeqgenError(f"{other[0]}: not a music file (music files end in {', '.join(MUSIC_SUFFIXES)})")
+        names, seqs, skipped = [], [], []
+        for f in files:
+            pieces = encode_file(f, self.codec)
+            names += pieces.names
+            seqs += [t.tolist() + list(self.codec.end_ids) for t in pieces.tokens]
+            skipped += pieces.skipped
+        if not seqs:
+            raise SeqgenError(f"nothing to score: {skipped[0] if skipped else 'no music files given'}")
+        results = score_sequences(self.net, seqs, self.codec.start_ids, batch_size=batch_size)
+        scores = [PieceScore(n, r, self.codec.seconds(s), [self.codec.token_name(i) for i in s])
+                  for n, s, r in zip(names, seqs, results, strict=True)]
+        return scores, skipped
+
+    def info(self) -> dict[str, Any]:
+        """What the checkpoint is: domain, codec, model, data and training progress."""
+        c = self.config
+        return {
+            "path": str(self.path), "domain": c.get("domain"), "codec": self.codec.describe(),
+            "vocab_size": self.codec.vocab_size, "model": c["model"], "parameters": self.net.num_parameters(),
+            "data": c.get("data", {}), "train": c.get("train", {}), "progress": c.get("progress", {}),
+            "created": c.get("created"), "seqgen_version": c.get("seqgen_version"),
+        }
+
+
+def _read_piece(path: Path) -> pretty_midi.PrettyMIDI:
+    """The first piece of a music file, as a primer."""
+    if not path.is_file():
+        raise SeqgenError(f"{path}: no such file")
+    if not is_music_file(path):
+        raise SeqgenError(f"{path}: not a music file (music files end in {', '.join(MUSIC_SUFFIXES)})")
+    sources = piece_sources(path)
+    if not sources:
+        raise SeqgenError(f"{path}: holds no music")
+    return read_source(sources[0])[0][1]

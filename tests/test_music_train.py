@@ -1,0 +1,248 @@
+"""Music end to end: DATA resolution, the per-epoch piece stream, the parse cache, and the CLI from
+`seqgen train` on a folder of MIDI files to `seqgen sample --midi/--wav/--plot` and `seqgen score`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import music21
+import numpy as np
+import pretty_midi
+import pytest
+from click.testing import CliRunner
+
+import seqgen
+from cli.main import cli
+from seqgen import pieces
+from seqgen.codecs import NoteEventCodec
+from seqgen.errors import SeqgenError
+from seqgen.inputs import PieceStream, prepare, resolve
+
+SCALE = [60, 62, 64, 65, 67, 65, 64, 62]  # a tune of eighth notes, moved to a new key in every piece
+
+
+def write_tune(path: Path, key: int, repeats: int = 8, step: float = 0.2) -> None:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=150)
+    inst = pretty_midi.Instrument(program=0)
+    t = 0.0
+    for _ in range(repeats):
+        for p in SCALE:
+            inst.notes.append(pretty_midi.Note(velocity=80, pitch=p + key, start=t, end=t + step))
+            t += step
+    pm.instruments.append(inst)
+    pm.write(str(path))
+
+
+@pytest.fixture(scope="module")
+def tunes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tunes")
+    for key in range(10):
+        write_tune(folder / f"tune{key}.mid", key - 4)
+    (folder / "README.txt").write_text("ten tunes, one scale pattern in ten keys\n")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+
+
+def run(*args: object) -> object:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_clean_error(result: object, needle: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert needle in result.stderr, result.stderr
+
+
+def test_resolve_finds_the_domain_and_ignores_non_music_files_beside_music(tunes, tmp_path):
+    inputs = resolve([tunes])
+    assert inputs.domain == "music" and len(inputs.files) == 10 and [p.name for p in inputs.ignored] == ["README.txt"]
+    assert len(resolve([tunes], max_files=3).files) == 3
+    assert resolve([tunes / "README.txt"]).domain == "text"
+    assert resolve(["chorales"]).domain == "music" and resolve(["folk-abc"]).domain == "text"
+    with pytest.raises(SeqgenError, match="mixes text and music"):
+        resolve(["chorales", tunes / "README.txt"])
+
+
+def test_music_data_keeps_pieces_whole_and_validates_on_held_out_pieces(tunes):
+    data = prepare([tunes], 0.2, transpose=0)
+    codec = data.codec
+    assert isinstance(codec, NoteEventCodec) and data.summary["documents"] == 10
+    assert data.summary["val_pieces"] == 2 and data.notes[0].startswith("ignored 1 file(s) that are not music")
+    val = data.val
+    assert val[0] == codec.start_ids[0] and val[-1] == codec.end_ids[0]
+    assert (val == codec.start_ids[0]).sum() == 2 and (val == codec.end_ids[0]).sum() == 2
+
+
+def test_piece_stream_reorders_and_transposes_each_epoch_reproducibly():
+    codec = NoteEventCodec()
+    docs = []
+    for key in range(6):
+        pm = pretty_midi.PrettyMIDI()
+        inst = pretty_midi.Instrument(0)
+        inst.notes = [pretty_midi.Note(80, p + key, i * 0.1, i * 0.1 + 0.1) for i, p in enumerate(SCALE)]
+        pm.instruments.append(inst)
+        docs.append(np.array([0, *codec.encode(pm), 1], dtype=np.uint16))
+    plain = PieceStream(docs, codec, transpose=0, seed=3)
+    e0, e1 = plain(0), plain(1)
+    assert len(e0) == len(e1) == sum(map(len, docs)) and not np.array_equal(e0, e1)
+    assert sorted(map(tuple, np.split(e0, np.where(e0 == 0)[0][1:]))) == sorted(map(tuple, docs))
+    moved = PieceStream(docs, codec, transpose=5, seed=3)
+    a, b = moved(2), moved(2)
+    assert np.array_equal(a, b)  # seeded by (seed, epoch): a resumed run sees the same stream
+    for piece in np.split(a, np.where(a == 0)[0][1:]):
+        lo, hi = codec.pitch_span(piece)
+        shifts = {lo - (60 + key) for key in range(6) if hi - lo == 7} & set(range(-5, 6))
+        assert shifts, "each piece is one of the originals moved by at most 5 semitones"
+    spans = [codec.pitch_span(p) for p in np.split(a, np.where(a == 0)[0][1:])]
+    assert len({s for s in spans}) > 1 and any(s != codec.pitch_span(d) for s, d in zip(spans, docs, strict=True))
+
+
+def test_parsed_pieces_are_cached_per_file_and_codec_settings(tunes, monkeypatch):
+    files = sorted(tunes.glob("*.mid"))[:3]
+    first = pieces.encode_files(files, NoteEventCodec())
+    assert len(first.tokens) == 3 and not first.skipped
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("parsed again instead of reading the cache")
+
+    monkeypatch.setattr(pieces, "encode_file", refuse)
+    again = pieces.encode_files(files, NoteEventCodec())
+    assert again.names == first.names and all(np.array_equal(a, b) for a, b in zip(again.tokens, first.tokens,
+                                                                                  strict=True))
+    with pytest.raises(AssertionError, match="parsed again"):
+        pieces.encode_files(files, NoteEventCodec(step_ms=20))  # other settings, other tokens: not cached
+
+
+@pytest.mark.slow
+def test_parallel_parsing_gives_the_same_pieces_as_serial(monkeypatch):
+    root = Path(music21.__file__).parent / "corpus" / "ryansMammoth"
+    files = sorted(root.glob("*.abc"))[:6]
+    serial = pieces.encode_files(files, NoteEventCodec(), workers=1)
+    monkeypatch.setenv("SEQGEN_CACHE", str(Path(pieces.cache_root()) / "other"))
+    monkeypatch.setattr(pieces, "PARALLEL_MIN_BYTES", 0)
+    done: list[tuple[int, int]] = []
+    parallel = pieces.encode_files(files, NoteEventCodec(), workers=2, progress=lambda d, t: done.append((d, t)))
+    assert parallel.names == serial.names and len(serial.names) >= 6
+    assert all(np.array_equal(a, b) for a, b in zip(parallel.tokens, serial.tokens, strict=True))
+    assert done[-1] == (6, 6)
+
+
+def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in tunes.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    (data / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    (data / "bad.abc").write_text("X:1\nT:Broken\nK:C\n", encoding="utf-8")
+    r = run("train", data, "--cell", "gru", "--layers", 1, "--hidden", 96, "--batch-size", 8, "--seq-len", 48,
+            "--lr", 0.01, "--max-steps", 240, "--eval-every", 80, "--val-fraction", 0.2, "--transpose", 6, "-q")
+    assert r.exit_code == 0, r.output
+    assert "skipped" in r.stderr and "broken.mid" in r.stderr and "bad.abc" in r.stderr
+    val = float(r.stdout.split("validation loss: ")[1].split()[0])
+    # uniform over 390 event tokens is 5.97 nats; the held-out pieces are in keys never seen untransposed
+    assert val < 1.0, r.stdout
+    ckpt = tmp_path / "checkpoints" / "data-gru"
+
+    r = run("sample", "-c", ckpt, "--midi", "out.mid", "--num", 3, "--seed", 1, "-T", 0.5, "--length", 400)
+    assert r.exit_code == 0, r.output
+    for i in (1, 2, 3):
+        path = tmp_path / f"out-{i}.mid"
+        notes = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
+        assert len(notes) >= 50 and all(50 <= n.pitch <= 78 for n in notes)  # 56-72, transposed by up to 6
+        assert len(music21.converter.parse(path).flatten().notes) >= 50
+    assert "sample 3: " in r.stdout and "out-3.mid" in r.stdout
+
+    r = run("sample", "-c", ckpt, "--midi", "short.mid", "--seconds", 3, "--seed", 2, "--wav", "short.wav",
+            "--plot", "short.png", "--json")
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert record["files"] == ["short.mid", "short.wav", "short.png"]
+    assert pretty_midi.PrettyMIDI("short.mid").get_end_time() <= 3.0 + 1e-6
+    assert (tmp_path / "short.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    primer = tmp_path / "primer.mid"
+    write_tune(primer, 0, repeats=1)
+    r = run("sample", "-c", ckpt, "--prime-midi", primer, "--midi", "cont.mid", "--length", 60, "--seed", 3)
+    assert r.exit_code == 0, r.output
+    cont = pretty_midi.PrettyMIDI("cont.mid").instruments[0].notes
+    assert [n.pitch for n in cont[:8]] == SCALE and len(cont) > 8
+
+    shuffled = tmp_path / "shuffled.mid"
+    pm = pretty_midi.PrettyMIDI(str(tunes / "tune4.mid"))
+    rng = np.random.default_rng(0)
+    pitches = rng.permutation([n.pitch for n in pm.instruments[0].notes])
+    for n, p in zip(pm.instruments[0].notes, pitches, strict=True):
+        n.pitch = int(p)
+    pm.write(str(shuffled))
+    r = run("score", "-c", ckpt, tunes / "tune4.mid", shuffled, "--json")
+    assert r.exit_code == 0, r.output
+    real, mixed = (json.loads(line) for line in r.stdout.splitlines())
+    assert real["events"] == mixed["events"] and real["seconds"] == pytest.approx(12.8, abs=0.02)
+    assert real["logprob"] > mixed["logprob"] + 50
+    assert real["nll_per_second"] == pytest.approx(-real["logprob"] / real["seconds"])
+
+    assert_clean_error(run("sample", "-c", ckpt), "is a music model: give --midi")
+    assert_clean_error(run("sample", "-c", ckpt, "--midi", "x.mid", "--prime", "C D E"), "--prime-midi")
+    assert_clean_error(run("score", "-c", ckpt, tunes / "README.txt"), "not a music file")
+    assert_clean_error(run("score", "-c", ckpt, data / "broken.mid"), "broken.mid")
+
+
+def test_music_resume_matches_an_unbroken_run_with_transposition(tunes, tmp_path):
+    opts = {"cell": "gru", "layers": 1, "hidden": 32, "batch_size": 4, "seq_len": 32, "eval_every": 10,
+            "transpose": 3, "device": "cpu"}
+    whole = seqgen.train(tunes, tmp_path / "whole", max_steps=24, **opts)
+    assert whole.steps == 24
+    seqgen.train(tunes, tmp_path / "part", max_steps=10, **opts)
+    resumed = seqgen.train(resume=tmp_path / "part", max_steps=24, device="cpu")
+    a = seqgen.load(tmp_path / "whole", device="cpu").net.state_dict()
+    b = seqgen.load(tmp_path / "part", device="cpu").net.state_dict()
+    assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, abs=1e-5)
+    assert all(np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6) for k in a)
+
+
+def test_music_input_errors_are_clean(tmp_path, monkeypatch, trained):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    assert_clean_error(run("train", "pictures", "--max-steps", 1), "cover.png")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "a.mid").write_bytes(bytes(range(200)))
+    (tmp_path / "corrupt" / "b.abc").write_text("X:1\nT:Nothing here\nK:G\n", encoding="utf-8")
+    r = run("train", "corrupt", "--max-steps", 1)
+    assert_clean_error(r, "no usable music in 2 file(s)")
+    assert not (tmp_path / "checkpoints").exists()
+    assert_clean_error(run("train", "corrupt", "--sentences"), "--sentences is for text")
+    r = run("sample", "-c", trained, "--midi", "x.mid", "--length", 40, "--seed", 0, "--prime", "ROMEO")
+    assert_clean_error(r, "no sample could be written as music")
+    assert "sample 1" in r.stderr and "ABC" in r.stderr and not (tmp_path / "x.mid").exists()
+    assert_clean_error(run("train", tmp_path / "corrupt", "--transpose", 30), "--transpose")
+
+
+def test_a_text_model_of_abc_writes_midi_for_a_sample_that_parses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tune = "X:1\nT:Scale\nM:4/4\nL:1/8\nK:C\nCDEF GABc|cBAG FEDC|\n\n"
+    (tmp_path / "tune.abc.txt").write_text(tune * 40, encoding="utf-8")
+    r = run("train", "tune.abc.txt", "--cell", "gru", "--layers", 1, "--hidden", 64, "--batch-size", 8,
+            "--seq-len", 48, "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
+    assert r.exit_code == 0, r.output
+    r = run("sample", "--prime", "X:1\nT:", "--stop", "\n\n", "-T", 0, "--length", 200, "--midi", "tune.mid")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("X:1\nT:Scale\n")
+    notes = pretty_midi.PrettyMIDI("tune.mid").instruments[0].notes
+    assert [n.pitch for n in notes] == [60, 62, 64, 65, 67, 69, 71, 72, 72, 71, 69, 67, 65, 64, 62, 60]
+
+
+def test_datasets_list_names_the_built_in_corpora():
+    r = run("datasets", "list", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {d["name"]: d for d in map(json.loads, r.stdout.splitlines())}
+    assert rows["folk"]["pieces"] == 12762 and rows["folk"]["domain"] == "music"
+    assert rows["chorales"]["pieces"] == 413 and "licence" in rows["chorales"]
+    assert rows["folk-abc"]["domain"] == "text"
+    assert "chorales" in run("datasets", "list").stdout
