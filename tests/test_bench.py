@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,3 +18,22 @@ def test_benchmark_prints_all_figures(shakespeare):
     for key in ("train_tokens_per_s", "sample_steps_per_s", "score_sequences_per_s", "peak_rss_mb"):
         assert figures[key] > 0, key
     assert out["config"]["cell"] == "gru" and "reference" not in out
+
+
+def _baseline_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("music_baseline", ROOT / "benchmarks" / "music_baseline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kneser_ney_baseline_is_a_distribution_and_learns_a_pattern():
+    mb = _baseline_module()
+    train = [[0, 5, 6, 7, 5, 6, 7, 5, 6, 7, 1]] * 20 + [[0, 7, 6, 5, 1]]
+    kn = mb.KneserNey(train, order=3, vocab=10)
+    for history in [(), (0,), (5, 6), (9, 9), (mb.PAD, 0)]:
+        assert sum(kn.prob(history, w) for w in range(10)) == pytest.approx(1.0, abs=1e-9)
+    assert kn.prob((5, 6), 7) > 0.9 and kn.prob((5, 6), 5) < 0.05
+    assert kn.nll([[0, 5, 6, 7, 1]]) < mb.unigram_nll(train, [[0, 5, 6, 7, 1]], 10)
