@@ -15,6 +15,7 @@ from seqgen.checkpoint import atomic_write
 from seqgen.errors import SeqgenError
 from seqgen.music import abc_to_midi
 from seqgen.render import plot_piano_roll, render_wav
+from seqgen.trained import MAX_NOTE_SECONDS
 
 HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
 
@@ -72,12 +73,14 @@ def describe(pm: pretty_midi.PrettyMIDI) -> str:
               help="Write each sample as audio (WAV, 44.1 kHz).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw each sample as a piano roll (PNG).")
+@click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
+              help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
 @device_option
 def sample(checkpoint: str | None, length: int | None, seconds: float | None, temperature: float,
            top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None, num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
-           as_json: bool, device: str) -> None:
+           max_note_seconds: float, as_json: bool, device: str) -> None:
     """Generate, then print (text) or write files (music)."""
     model = seqgen.load(checkpoint, device=device)
     wants_files = midi or wav or plot
@@ -98,7 +101,7 @@ def sample(checkpoint: str | None, length: int | None, seconds: float | None, te
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
     if model.domain == "music":
         primer_s = model.codec.seconds(primer) if prime_midi is not None else None
-        pieces = [model.codec.decode(primer + ids) for ids in outs]
+        pieces = [model.codec.decode(primer + ids, max_note_seconds or None) for ids in outs]
         records = [{"index": i, "seed": seed, "events": len(ids)} for i, ids in enumerate(outs, 1)]
     else:
         texts = [(prime or "") + model.codec.decode(ids) for ids in outs]

@@ -10,7 +10,7 @@ import click
 import seqgen
 from cli.options import SEED, device_option
 from cli.progress import ProgressBar
-from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, DEFAULT_DATA_CELL
+from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
 from seqgen.models import CELLS
 
 HELP = f"""Train a model on DATA: files, folders, glob patterns or built-in corpus names.
@@ -20,7 +20,7 @@ Music files (.mid .midi .abc .xml .mxl .musicxml .krn) train a note-event model;
 as UTF-8 text for a character model. Built-in corpora (see `seqgen datasets list`): folk, chorales
 (music) and folk-abc (text). Parsed music is cached, so only the first run over a corpus parses it.
 \b
-With no DATA: a {DEFAULT_DATA_CELL.upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
+With no DATA: a {MODEL_DEFAULTS['cell'].upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
 {DEFAULT_DATA_BUDGET_S:.0f} s of training; then `seqgen sample --midi tune.mid` writes a new tune.
 \b
 Examples:
@@ -38,7 +38,7 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @click.option("-o", "--out", type=click.Path(), help="Checkpoint folder. Default: checkpoints/<data>-<cell>[-N].")
 @click.option("--resume", type=click.Path(), help="Continue the checkpoint in this folder from its saved step.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
-@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: lstm]")
+@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: gru]")
 @click.option("--layers", type=click.IntRange(min=1), help="Stacked recurrent layers.  [default: 2]")
 @click.option("--hidden", type=click.IntRange(min=1), help="Hidden units per layer.  [default: 256]")
 @click.option("--embed", type=click.IntRange(min=0), help="Embedding size; 0 feeds one-hot vectors.  [default: 64]")

@@ -12,8 +12,10 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,29 +131,38 @@ def encode_files(paths: Sequence[Path], codec: NoteEventCodec, progress: FilePro
             todo.append(i)
         else:
             results[i] = cached
-    done = len(results)
-    report(done, len(paths))
+    report(len(results), len(paths))
+
+    def finished(i: int, pieces: PieceSet) -> None:
+        results[i] = pieces
+        report(len(results), len(paths))
+
     workers = workers or os.cpu_count() or 1
-    todo_bytes = sum(paths[i].stat().st_size for i in todo)
-    if workers > 1 and len(todo) > 1 and todo_bytes >= PARALLEL_MIN_BYTES:
+    if workers > 1 and len(todo) > 1 and sum(paths[i].stat().st_size for i in todo) >= PARALLEL_MIN_BYTES:
         todo.sort(key=lambda i: -paths[i].stat().st_size)  # largest first keeps the workers evenly busy
-        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
-            futures = {pool.submit(_encode_and_cache, paths[i], codec): i for i in todo}
-            try:
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    done += 1
-                    report(done, len(paths))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-    else:
-        for i in todo:
-            results[i] = _encode_and_cache(paths[i], codec)
-            done += 1
-            report(done, len(paths))
+        _encode_in_workers(paths, todo, codec, min(workers, len(todo)), finished)
+    for i in todo:
+        if i not in results:  # serial parsing, or what the workers could not do
+            finished(i, _encode_and_cache(paths[i], codec))
     out = PieceSet()
     for i in range(len(paths)):
         out.extend(results[i])
     return out
+
+
+def _encode_in_workers(paths: Sequence[Path], todo: list[int], codec: NoteEventCodec, workers: int,
+                       finished: Callable[[int, PieceSet], None]) -> None:
+    """Parse files in worker processes. On Linux they fork (children never touch torch, as with PyTorch's
+    DataLoader workers), which also spares a user's script without a `__main__` guard from being re-run;
+    elsewhere they spawn, and if that breaks the pool, the files left are parsed in this process."""
+    method = "fork" if sys.platform == "linux" else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        futures = {pool.submit(_encode_and_cache, paths[i], codec): i for i in todo}
+        try:
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+        except BrokenProcessPool:
+            return
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

@@ -26,6 +26,7 @@ from seqgen.sample import generate
 from seqgen.score import LN2, ScoreResult, score_sequences
 
 DEFAULT_LENGTH = {"text": 500, "music": 2000}  # new tokens per sample: characters, or note events
+MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end
 
 
 def _finite(d: dict[str, Any]) -> dict[str, Any]:
@@ -145,14 +146,14 @@ class Model:
 
     def sample(self, num: int = 1, length: int | None = None, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, prime: str | Path | pretty_midi.PrettyMIDI | None = None,
-               seed: int | None = None, stop: str | None = None,
-               seconds: float | None = None) -> list[str] | list[pretty_midi.PrettyMIDI]:
+               seed: int | None = None, stop: str | None = None, seconds: float | None = None,
+               max_note_seconds: float | None = MAX_NOTE_SECONDS) -> list[str] | list[pretty_midi.PrettyMIDI]:
         """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
-        from a music model."""
+        from a music model (notes the model leaves sounding longer than `max_note_seconds` are ended)."""
         primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds)
         if self.domain == "text":
             return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
-        return [self.codec.decode(primer + ids) for ids in outs]
+        return [self.codec.decode(primer + ids, max_note_seconds) for ids in outs]
 
     # --- scoring ------------------------------------------------------------------------------------
     def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:

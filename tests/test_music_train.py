@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import music21
@@ -155,6 +158,7 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
         path = tmp_path / f"out-{i}.mid"
         notes = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
         assert len(notes) >= 50 and all(50 <= n.pitch <= 78 for n in notes)  # 56-72, transposed by up to 6
+        assert all(n.end - n.start <= 5.0 + 1e-9 for n in notes)  # --max-note-seconds 5 by default
         assert len(music21.converter.parse(path).flatten().notes) >= 50
     assert "sample 3: " in r.stdout and "out-3.mid" in r.stdout
 
@@ -163,7 +167,8 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     record = json.loads(r.stdout)
     assert record["files"] == ["short.mid", "short.wav", "short.png"]
-    assert pretty_midi.PrettyMIDI("short.mid").get_end_time() <= 3.0 + 1e-6
+    short = pretty_midi.PrettyMIDI("short.mid")
+    assert short.get_end_time() <= 3.0 + 1e-6 and all(n.end - n.start <= 3.0 for n in short.instruments[0].notes)
     assert (tmp_path / "short.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     primer = tmp_path / "primer.mid"
@@ -246,3 +251,18 @@ def test_datasets_list_names_the_built_in_corpora():
     assert rows["chorales"]["pieces"] == 413 and "licence" in rows["chorales"]
     assert rows["folk-abc"]["domain"] == "text"
     assert "chorales" in run("datasets", "list").stdout
+
+
+@pytest.mark.slow
+def test_parallel_parsing_from_a_script_without_a_main_guard(tmp_path):
+    """Worker processes must not re-run the user's script (which would start workers of its own)."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from pathlib import Path\nimport music21\nfrom seqgen import pieces\n"
+        "from seqgen.codecs import NoteEventCodec\npieces.PARALLEL_MIN_BYTES = 0\n"
+        "files = sorted((Path(music21.__file__).parent / 'corpus' / 'ryansMammoth').glob('*.abc'))[:4]\n"
+        "print('pieces', len(pieces.encode_files(files, NoteEventCodec(), workers=2).names))\n")
+    env = {**os.environ, "SEQGEN_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.count("pieces 4") == 1, out.stderr
+    assert len(list((tmp_path / "cache" / "music").glob("*.npz"))) == 4

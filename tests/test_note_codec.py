@@ -274,3 +274,11 @@ def test_serialisation_round_trip():
 def test_constructor_validates_settings(bad: dict):
     with pytest.raises(ValueError):
         NoteEventCodec(**bad)
+
+
+def test_max_note_seconds_ends_droning_notes_only_when_asked():
+    ids = [START, NOTE_ON + 60, SHIFT_1S, NOTE_ON + 64, SHIFT_1S, NOTE_OFF + 64] + [SHIFT_1S] * 8 + [NOTE_OFF + 60]
+    held = CODEC.events_to_notes(ids)
+    assert [(n.pitch, n.start, n.end) for n in held] == [(60, 0.0, 10.0), (64, 1.0, 2.0)]
+    capped = CODEC.decode(ids, max_note_seconds=5.0).instruments[0].notes
+    assert [(n.pitch, n.start, n.end) for n in capped] == [(60, 0.0, 5.0), (64, 1.0, 2.0)]

@@ -180,8 +180,11 @@ class NoteEventCodec(Codec):
         """Training form `[<start>, *events, <end>]`, so that pieces never run into each other in a corpus."""
         return [START, *self.encode(piece), END]
 
-    def events_to_notes(self, ids: Sequence[int]) -> list[Note]:
-        """Notes an event sequence plays (from `<start>`, up to `<end>`), tolerating the slips of sampled sequences."""
+    def events_to_notes(self, ids: Sequence[int], max_note_seconds: float | None = None) -> list[Note]:
+        """Notes an event sequence plays (from `<start>`, up to `<end>`), tolerating the slips of sampled sequences.
+
+        `max_note_seconds` ends notes held longer than that (a sampled piece may forget a NOTE_OFF and leave a
+        note droning to its end; Magenta's decoder has the same guard)."""
         sounding: dict[int, deque[tuple[int, int]]] = {}
         found: list[tuple[int, int, int, int]] = []
         now, vel = 0, self._bin_velocity[velocity_bin(64, self.velocity_bins)]  # before any VELOCITY: mezzo-forte
@@ -201,17 +204,21 @@ class NoteEventCodec(Codec):
             elif i >= self.velocity_id:
                 vel = self._bin_velocity[i - self.velocity_id]
         found += [(p, start, max(now, start + 1), v) for p, q in sounding.items() for start, v in q]
+        if max_note_seconds:
+            longest = max(1, round(max_note_seconds / self.step))
+            found = [(p, start, min(end, start + longest), v) for p, start, end, v in found]
         found.sort(key=lambda n: (n[1], n[0], n[2], n[3]))
         return [Note(p, start * self.step, end * self.step, v) for p, start, end, v in found]
 
-    def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
-        """A MIDI performance of the events: one non-drum `program` instrument at `tempo` (for notation programs)."""
+    def decode(self, ids: Sequence[int], max_note_seconds: float | None = None) -> pretty_midi.PrettyMIDI:
+        """A MIDI performance of the events: one non-drum `program` instrument at `tempo` (for notation programs);
+        `max_note_seconds` as in `events_to_notes`."""
         import pretty_midi
 
         pm = pretty_midi.PrettyMIDI(initial_tempo=self.tempo)
         inst = pretty_midi.Instrument(program=self.program, is_drum=False)
         inst.notes = [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start, end=n.end)
-                      for n in self.events_to_notes(ids)]
+                      for n in self.events_to_notes(ids, max_note_seconds)]
         pm.instruments.append(inst)
         return pm
 
