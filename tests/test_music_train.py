@@ -266,3 +266,10 @@ def test_parallel_parsing_from_a_script_without_a_main_guard(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and out.stdout.count("pieces 4") == 1, out.stderr
     assert len(list((tmp_path / "cache" / "music").glob("*.npz"))) == 4
+
+
+def test_importing_seqgen_prints_nothing_even_under_ci():
+    env = {**os.environ, "CI": "true"}
+    out = subprocess.run([sys.executable, "-c", "import seqgen.trained, seqgen.render"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout == "" and out.stderr == "", out

@@ -99,10 +99,11 @@ def test_damaged_soundfont_is_one_clean_error_and_fluidsynth_prints_nothing(tmp_
     damaged = tmp_path / "damaged.sf2"
     damaged.write_bytes(b"RIFF\x0c\x00\x00\x00sfbkLIST" + bytes(8))
     script = textwrap.dedent(f"""
-        import os, pretty_midi
+        import os
         from pathlib import Path
         from seqgen.errors import SeqgenError
         from seqgen.render import render_wav
+        import pretty_midi
         pm = pretty_midi.PrettyMIDI()
         pm.instruments.append(pretty_midi.Instrument(0))
         pm.instruments[0].notes.append(pretty_midi.Note(velocity=100, pitch=60, start=0, end=0.5))
