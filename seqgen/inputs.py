@@ -8,6 +8,7 @@ training pieces are laid out afresh every epoch (new order; with `transpose`, a 
 
 from __future__ import annotations
 
+import glob
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Inputs:
     corpora: list[Corpus]
     files: list[Path]
     ignored: list[Path]
+    searched: bool = False  # whether files were found in folders or by glob patterns (not named one by one)
 
 
 def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
@@ -67,7 +69,8 @@ def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
     files = music or files
     if max_files is not None and max_files < len(files):
         files = sorted(random.Random(0).sample(files, max_files))
-    return Inputs(domain, corpora, files, ignored)
+    searched = any(Path(str(p)).is_dir() or glob.has_magic(str(p)) for p in paths)
+    return Inputs(domain, corpora, files, ignored, searched)
 
 
 def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None = None, *,
@@ -103,7 +106,13 @@ def _text(inputs: Inputs, codec: Codec | None, val_fraction: float, boundaries: 
           max_files: int | None) -> TrainingData:
     docs: list[Document] = [d for c in inputs.corpora for d in c.documents(max_files)]
     if inputs.files:
-        docs += read_text_documents(inputs.files)
+        try:
+            docs += read_text_documents(inputs.files)
+        except SeqgenError as e:
+            if not inputs.searched or "not UTF-8" not in str(e):
+                raise
+            # neither music nor text: say both, so a folder of the wrong files is not mistaken for bad text
+            raise SeqgenError(f"no music files ({' '.join(MUSIC_SUFFIXES)}) found, and {e}") from None
     codec = codec or CharCodec.fit((d.text for d in docs), boundaries=boundaries)
     tokens = to_array(codec.encode_corpus([d.text for d in docs]), codec.vocab_size)
     train, val = split_stream(tokens, val_fraction)

@@ -215,7 +215,8 @@ def test_music_input_errors_are_clean(tmp_path, monkeypatch, trained):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pictures").mkdir()
     (tmp_path / "pictures" / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    assert_clean_error(run("train", "pictures", "--max-steps", 1), "cover.png")
+    assert_clean_error(run("train", "pictures", "--max-steps", 1), "no music files (.mid .midi")
+    assert "cover.png: not UTF-8 text" in run("train", "pictures", "--max-steps", 1).stderr
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "a.mid").write_bytes(bytes(range(200)))
     (tmp_path / "corrupt" / "b.abc").write_text("X:1\nT:Nothing here\nK:G\n", encoding="utf-8")
