@@ -23,8 +23,12 @@ def list_corpora(as_json: bool) -> None:
         count = c.count()
         if as_json:
             click.echo(json.dumps({"name": c.name, "domain": c.domain, "pieces": count, "unit": c.unit,
-                                   "files": len(files), "description": c.description, "licence": c.licence}))
+                                   "files": len(files), "description": c.description, "licence": c.licence,
+                                   "train_defaults": dict(c.train_defaults)}))
             continue
         click.echo(f"{c.name:<9} {c.domain:<6} {count:>6,} {c.unit} in {len(files):,} files")
         click.echo(f"          {c.description}")
         click.echo(f"          licence: {c.licence}")
+        if c.train_defaults:
+            given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in c.train_defaults)
+            click.echo(f"          trains with {given} unless told otherwise (it is small and overfits)")

@@ -145,10 +145,14 @@ def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose
     if n_train < 2:
         raise SeqgenError("too little music to train on")
     seconds = float(sum(codec.seconds(t) for t in pieces.tokens))
+    if isinstance(train, PieceStream):
+        low, high = train.pitch_range
+    else:
+        low, high = codec.pitch_span(train) or (0, 127)
     summary = {"documents": len(pieces.tokens), "skipped": len(pieces.skipped),
                "skipped_examples": pieces.skipped[:20], "hours": round(seconds / 3600, 2),
                "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
-               "val_pieces": len(val_idx), "transpose": transpose}
+               "val_pieces": len(val_idx), "transpose": transpose, "pitch_range": [int(low), int(high)]}
     return TrainingData(codec, train, val, summary, _skip_notes(pieces))
 
 
@@ -175,6 +179,9 @@ class PieceStream:
         spans = [codec.pitch_span(d) or (60, 60) for d in docs]
         self.low = np.array([max(-transpose, -lo) for lo, _ in spans])
         self.high = np.array([min(transpose, 127 - hi) for _, hi in spans])
+        # every pitch a training stream can hold, transposition included
+        self.pitch_range = (max(0, min(lo for lo, _ in spans) - transpose),
+                            min(127, max(hi for _, hi in spans) + transpose))
 
     def __len__(self) -> int:
         return self.n_tokens

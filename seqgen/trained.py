@@ -139,7 +139,8 @@ class Model:
         costs = self.codec.token_seconds.tolist() if seconds is not None else None
         try:
             outs = generate(self.net, primer, length, num, temperature, top_k, top_p, seed,
-                            banned=self.codec.special_ids, stops=stops, costs=costs, budget=seconds)
+                            banned=self.codec.special_ids + self._untrained_ids(), stops=stops, costs=costs,
+                            budget=seconds)
         except ValueError as e:
             raise SeqgenError(str(e)) from None
         return primer, outs
@@ -154,6 +155,15 @@ class Model:
         if self.domain == "text":
             return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
         return [self.codec.decode(primer + ids, max_note_seconds) for ids in outs]
+
+    def _untrained_ids(self) -> list[int]:
+        """Notes outside the pitch range of the training data (transposition included): the model has never
+        seen them, and a sample that wanders there has lost its way."""
+        span = self.config.get("data", {}).get("pitch_range")
+        if self.domain != "music" or not span:
+            return []
+        low, high = span
+        return self.codec.pitch_ids([p for p in range(128) if not low <= p <= high])
 
     # --- scoring ------------------------------------------------------------------------------------
     def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:

@@ -161,6 +161,12 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
         assert all(n.end - n.start <= 5.0 + 1e-9 for n in notes)  # --max-note-seconds 5 by default
         assert len(music21.converter.parse(path).flatten().notes) >= 50
     assert "sample 3: " in r.stdout and "out-3.mid" in r.stdout
+    low, high = seqgen.load(ckpt, device="cpu").config["data"]["pitch_range"]  # training pieces +- 6
+    assert 50 <= low <= 52 and 76 <= high <= 78
+    r = run("sample", "-c", ckpt, "--midi", "wild.mid", "--seed", 1, "-T", 5, "--length", 400)
+    assert r.exit_code == 0, r.output
+    wild = pretty_midi.PrettyMIDI("wild.mid").instruments[0].notes
+    assert len({n.pitch for n in wild}) >= 5 and all(low <= n.pitch <= high for n in wild)  # never untrained
 
     r = run("sample", "-c", ckpt, "--midi", "short.mid", "--seconds", 3, "--seed", 2, "--wav", "short.wav",
             "--plot", "short.png", "--json")
@@ -250,6 +256,7 @@ def test_datasets_list_names_the_built_in_corpora():
     rows = {d["name"]: d for d in map(json.loads, r.stdout.splitlines())}
     assert rows["folk"]["pieces"] == 12762 and rows["folk"]["domain"] == "music"
     assert rows["chorales"]["pieces"] == 413 and "licence" in rows["chorales"]
+    assert rows["chorales"]["train_defaults"] == {"transpose": 3, "dropout": 0.2}
     assert rows["folk-abc"]["domain"] == "text"
     assert "chorales" in run("datasets", "list").stdout
 

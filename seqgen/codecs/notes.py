@@ -261,6 +261,10 @@ class NoteEventCodec(Codec):
         played = arr[(arr >= NOTE_ON) & (arr < NOTE_OFF)]
         return (int(played.min()) - NOTE_ON, int(played.max()) - NOTE_ON) if played.size else None
 
+    def pitch_ids(self, pitches: Sequence[int]) -> list[int]:
+        """NOTE_ON and NOTE_OFF ids of these pitches (e.g. to keep a sampler inside a trained pitch range)."""
+        return [NOTE_ON + p for p in pitches] + [NOTE_OFF + p for p in pitches]
+
     def token_name(self, token_id: int) -> str:
         """Readable form of one token, e.g. NOTE_ON(60) or TIME_SHIFT(250ms), for per-token reports."""
         i = int(token_id)
