@@ -52,6 +52,9 @@ def describe(pm: pretty_midi.PrettyMIDI) -> str:
 @checkpoint_option
 @click.option("-n", "--length", type=click.IntRange(min=0), default=None,
               help="New tokens per sample: characters for text, note events for music.  [default: 500 / 2000]")
+@click.option("--min-length", type=click.IntRange(min=0), default=None,
+              help="No sample ends (at --stop or the model's end of piece) before this many new tokens.  "
+                   "[default: 0 / 300 events]")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Music: stop each sample once it would pass this many seconds (the primer not counted).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
@@ -77,8 +80,9 @@ def describe(pm: pretty_midi.PrettyMIDI) -> str:
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
 @device_option
-def sample(checkpoint: str | None, length: int | None, seconds: float | None, temperature: float,
-           top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None, num: int,
+def sample(checkpoint: str | None, length: int | None, min_length: int | None, seconds: float | None,
+           temperature: float, top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None,
+           num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
            max_note_seconds: float, as_json: bool, device: str) -> None:
     """Generate, then print (text) or write files (music)."""
@@ -96,7 +100,7 @@ def sample(checkpoint: str | None, length: int | None, seconds: float | None, te
     seed = secrets.randbits(31) if chosen else seed
     primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                     prime=prime_midi if model.domain == "music" else prime, seed=seed,
-                                    stop=stop, seconds=seconds)
+                                    stop=stop, seconds=seconds, min_length=min_length)
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
     if model.domain == "music":

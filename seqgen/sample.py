@@ -51,12 +51,14 @@ def _ends_with(seq: list[int], suffix: list[int]) -> bool:
 def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int = 0,
              banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
-             costs: Sequence[float] | None = None, budget: float | None = None) -> list[list[int]]:
+             costs: Sequence[float] | None = None, budget: float | None = None,
+             min_length: int = 0) -> list[list[int]]:
     """`num` continuations of `prime` (token ids, at least one), each up to `length` new tokens.
 
     A sample ends early when it produces one of the `stops` id sequences (which is then cut off), or
     when the summed `costs` of its tokens (e.g. seconds of music) would pass `budget` (that token is
-    dropped). `banned` ids (unknown-token and start markers) are never drawn.
+    dropped). Before `min_length` new tokens no stop applies and single-token stops (an end-of-piece
+    token) are not drawn. `banned` ids (unknown-token and start markers) are never drawn.
     """
     if not prime:
         raise ValueError("generation needs at least one primer token")
@@ -75,12 +77,14 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     logits = logits[:, -1]
     ban = torch.zeros(model.config.vocab_size, device=device)
     ban[list(banned)] = float("-inf")
+    stops = [list(s) for s in stops if s]
+    early_ban = ban.clone()
+    early_ban[[s[0] for s in stops if len(s) == 1]] = float("-inf")
     out: list[list[int]] = [[] for _ in range(num)]
     live = list(range(num))
-    stops = [list(s) for s in stops if s]
     spent = [0.0] * num
-    for _ in range(length):
-        logits = logits + ban
+    for t in range(length):
+        logits = logits + (early_ban if t < min_length else ban)
         tokens = choose(logits, temperature, top_k, top_p, generator)
         ids = tokens.tolist()
         over: set[int] = set()
@@ -91,7 +95,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
                     over.add(i)
                     continue
             out[i].append(ids[i])
-        live = [i for i in live if i not in over and not any(_ends_with(out[i], s) for s in stops)]
+        may_stop = t + 1 >= min_length
+        live = [i for i in live if i not in over and not (may_stop and any(_ends_with(out[i], s) for s in stops))]
         if not live:
             break
         logits, state = stepper.step(tokens, state)

@@ -26,6 +26,8 @@ from seqgen.sample import generate
 from seqgen.score import LN2, ScoreResult, score_sequences
 
 DEFAULT_LENGTH = {"text": 500, "music": 2000}  # new tokens per sample: characters, or note events
+# No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's
+DEFAULT_MIN_LENGTH = {"text": 0, "music": 300}
 MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end
 
 
@@ -122,11 +124,14 @@ class Model:
     def sample_ids(self, num: int = 1, length: int | None = None, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float | None = None,
                    prime: str | Path | pretty_midi.PrettyMIDI | None = None, seed: int | None = None,
-                   stop: str | None = None, seconds: float | None = None) -> tuple[list[int], list[list[int]]]:
+                   stop: str | None = None, seconds: float | None = None,
+                   min_length: int | None = None) -> tuple[list[int], list[list[int]]]:
         """The primer's token ids and `num` continuations of up to `length` new tokens each.
 
-        `seconds` (music) caps each continuation's duration; `stop` (text) ends a sample at that string."""
+        `seconds` (music) caps each continuation's duration; `stop` (text) ends a sample at that string;
+        no sample ends (at a stop or the model's end token) before `min_length` new tokens."""
         length = DEFAULT_LENGTH.get(self.domain, 500) if length is None else length
+        min_length = DEFAULT_MIN_LENGTH.get(self.domain, 0) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
         if stop:
             stops.append(self.known_ids(stop, "--stop"))
@@ -140,7 +145,7 @@ class Model:
         try:
             outs = generate(self.net, primer, length, num, temperature, top_k, top_p, seed,
                             banned=self.codec.special_ids + self._untrained_ids(), stops=stops, costs=costs,
-                            budget=seconds)
+                            budget=seconds, min_length=min_length)
         except ValueError as e:
             raise SeqgenError(str(e)) from None
         return primer, outs
@@ -148,10 +153,12 @@ class Model:
     def sample(self, num: int = 1, length: int | None = None, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, prime: str | Path | pretty_midi.PrettyMIDI | None = None,
                seed: int | None = None, stop: str | None = None, seconds: float | None = None,
+               min_length: int | None = None,
                max_note_seconds: float | None = MAX_NOTE_SECONDS) -> list[str] | list[pretty_midi.PrettyMIDI]:
         """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
         from a music model (notes the model leaves sounding longer than `max_note_seconds` are ended)."""
-        primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds)
+        primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds,
+                                       min_length)
         if self.domain == "text":
             return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
         return [self.codec.decode(primer + ids, max_note_seconds) for ids in outs]

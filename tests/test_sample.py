@@ -61,3 +61,15 @@ def test_draws_follow_the_model_distribution():
     torch.testing.assert_close(freq, probs, atol=0.006, rtol=0)
     hot = torch.bincount(choose(logits, 0.5, None, None, torch.Generator().manual_seed(0)), minlength=4)
     assert hot[0] / len(draws) > 0.65  # temperature below 1 sharpens: p^2 renormalised gives 0.69
+
+
+def test_min_length_holds_back_a_single_token_stop(trained):
+    import seqgen
+    from seqgen.sample import generate
+
+    model = seqgen.load(trained, device="cpu")
+    end = model.codec.encode("e")  # a frequent character stands in for an end-of-piece token
+    free = generate(model.net, model.prime_ids("The "), 200, num=4, seed=3, stops=[end])
+    held = generate(model.net, model.prime_ids("The "), 200, num=4, seed=3, stops=[end], min_length=50)
+    assert all(len(s) < 50 for s in free)
+    assert all(len(s) >= 50 and end[0] not in s[:50] for s in held)
