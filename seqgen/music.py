@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pretty_midi
 
-from seqgen.errors import SeqgenError
+from seqgen.errors import SeqgenError, reason
 
 if TYPE_CHECKING:
     import music21
@@ -114,7 +114,7 @@ def _read_score_file(src: PieceSource) -> list[tuple[str, pretty_midi.PrettyMIDI
             conv = converter.Converter()
             conv.parseFileNoPickle(src.path)
     except Exception as e:
-        raise SeqgenError(f"{src.name}: not a readable score ({_reason(e)})") from None
+        raise SeqgenError(f"{src.name}: not a readable score ({reason(e)})") from None
     if isinstance(conv.stream, stream.Opus):
         scores = [(f"{src.name}#{i}", score) for i, score in enumerate(conv.stream.scores, 1)]
     else:
@@ -129,7 +129,7 @@ def read_midi(path: Path) -> pretty_midi.PrettyMIDI:
             warnings.simplefilter("ignore")
             return pretty_midi.PrettyMIDI(str(path))
     except Exception as e:
-        raise SeqgenError(f"{path}: not a readable MIDI file ({_reason(e)})") from None
+        raise SeqgenError(f"{path}: not a readable MIDI file ({reason(e)})") from None
 
 
 def abc_to_midi(text: str, name: str = "ABC text") -> pretty_midi.PrettyMIDI:
@@ -151,7 +151,7 @@ def abc_to_midi(text: str, name: str = "ABC text") -> pretty_midi.PrettyMIDI:
         with _quiet_music21():
             score = converter.parseData(text, format="abc")
     except Exception as e:
-        raise SeqgenError(f"{name}: not usable ABC (music21 cannot parse it: {_reason(e)})") from None
+        raise SeqgenError(f"{name}: not usable ABC (music21 cannot parse it: {reason(e)})") from None
     return _require_notes(_convert(score, name), name, "not usable ABC (the tune has no notes)")
 
 
@@ -203,20 +203,13 @@ def _convert(score: music21.stream.Stream, name: str) -> pretty_midi.PrettyMIDI:
     try:
         return score_to_midi(score, in_place=True)
     except Exception as e:
-        raise SeqgenError(f"{name}: cannot turn the score into notes ({_reason(e)})") from None
+        raise SeqgenError(f"{name}: cannot turn the score into notes ({reason(e)})") from None
 
 
-def _require_notes(pm: pretty_midi.PrettyMIDI, name: str, reason: str) -> pretty_midi.PrettyMIDI:
+def _require_notes(pm: pretty_midi.PrettyMIDI, name: str, why: str) -> pretty_midi.PrettyMIDI:
     if not any(inst.notes for inst in pm.instruments):
-        raise SeqgenError(f"{name}: {reason}")
+        raise SeqgenError(f"{name}: {why}")
     return pm
-
-
-def _reason(e: Exception) -> str:
-    """A library exception as one short line: its type and the start of its message."""
-    message = " ".join(str(e).split())
-    reason = f"{type(e).__name__}: {message}" if message else type(e).__name__
-    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 @contextlib.contextmanager
