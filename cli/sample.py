@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from seqgen.checkpoint import atomic_write
 from seqgen.errors import SeqgenError
 from seqgen.music import abc_to_midi
 from seqgen.render import plot_piano_roll, render_wav
+from seqgen.signals import write_recording
 from seqgen.trained import MAX_NOTE_SECONDS
 
 HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
@@ -76,6 +78,8 @@ def describe(pm: pretty_midi.PrettyMIDI) -> str:
               help="Write each sample as audio (WAV, 44.1 kHz).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw each sample as a piano roll (PNG).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Waveform: write each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg).")
 @click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
@@ -84,9 +88,15 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
            temperature: float, top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None,
            num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
-           max_note_seconds: float, as_json: bool, device: str) -> None:
-    """Generate, then print (text) or write files (music)."""
+           out: Path | None, max_note_seconds: float, as_json: bool, device: str) -> None:
+    """Generate, then print (text) or write files (music, waveforms)."""
     model = seqgen.load(checkpoint, device=device)
+    if model.domain == "waveform":
+        _sample_waveform(model, num, length, seconds, temperature, top_k, top_p, prime, seed, wav, out,
+                         midi or plot, as_json)
+        return
+    if out is not None:
+        raise SeqgenError("--out writes waveform samples; this model is not a waveform model")
     wants_files = midi or wav or plot
     if model.domain == "music":
         if prime is not None:
@@ -170,3 +180,34 @@ def _write(pieces: list[pretty_midi.PrettyMIDI | None], num: int, midi: Path | N
         record.update(notes=describe(pm), files=files)
         written += 1
     return written
+
+
+def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds: float | None, temperature: float,
+                     top_k: int | None, top_p: float | None, prime: str | None, seed: int | None, wav: Path | None,
+                     out: Path | None, music_output: object, as_json: bool) -> None:
+    """Generate signals and write them with --wav and/or --out."""
+    if music_output:
+        raise SeqgenError("--midi and --plot are for music models; a waveform model writes --wav or --out")
+    if wav is None and out is None:
+        raise SeqgenError(f"{model.path} is a waveform model: give --wav OUT.wav and/or --out OUT.csv|.npy")
+    chosen = seed is None
+    seed = secrets.randbits(31) if chosen else seed
+    start = time.perf_counter()
+    signals = model.sample(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
+                           prime=prime, seed=seed, seconds=seconds)
+    took = time.perf_counter() - start
+    if chosen:
+        click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
+    rate = model.codec.sample_rate
+    for i, x in enumerate(signals, 1):
+        files = [numbered(p, i, num) for p in (wav, out) if p is not None]
+        for path in files:
+            write_recording(path, x, rate)
+        record = {"index": i, "seed": seed, "samples": len(x), "seconds": round(len(x) / rate, 3),
+                  "files": [str(p) for p in files]}
+        click.echo(json.dumps(record) if as_json else
+                   f"sample {i}: {len(x):,} samples, {len(x) / rate:.2f} s at {rate} Hz -> "
+                   f"{', '.join(record['files'])}")
+    generated = sum(len(x) for x in signals) / rate
+    click.echo(f"generated {generated:.2f} s of signal in {took:.2f} s ({generated / took:.2f} s per second)",
+               err=True)

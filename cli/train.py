@@ -55,6 +55,17 @@ Prints the checkpoint folder and the final validation loss in nats per token.
               help="Music: time resolution of the event codec in milliseconds.  [default: 10]")
 @click.option("--velocity-bins", type=click.IntRange(1, 127), help="Music: loudness levels.  [default: 32]")
 @click.option("--drums", is_flag=True, default=None, help="Music: keep drum tracks (left out by default).")
+@click.option("--rate", type=click.IntRange(min=1),
+              help="Waveforms: the model's sample rate; recordings are resampled to it.  "
+                   "[default: audio min(native, 16000), signals native]")
+@click.option("--bits", type=click.IntRange(2, 16), help="Waveforms: mu-law levels are 2**bits.  [default: 8]")
+@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True),
+              help="Waveforms: the rate of files that do not say theirs (.npy, CSV without a time column).")
+@click.option("--channel", help="Waveforms: channel index, or a WFDB signal name (e.g. MLII). Audio default: "
+                                "mono mix-down; signals: the first channel.")
+@click.option("--column", help="Waveforms: CSV column name or 0-based index.  [default: the first non-time column]")
+@click.option("--gaps", type=click.Choice(["interpolate", "skip", "error"]),
+              help="Waveforms: what to do with NaN/inf stretches (flat lines are reported).  [default: interpolate]")
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), help="Parallel streams per step.  [default: 64]")
 @click.option("-t", "--seq-len", type=click.IntRange(min=1), help="BPTT window in tokens.  [default: 128]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.  [default: 0.002]")

@@ -15,7 +15,7 @@ import torch
 from seqgen import __version__, checkpoint
 from seqgen.device import resolve_device
 from seqgen.errors import SeqgenError
-from seqgen.inputs import prepare, resolve
+from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, resolve
 from seqgen.models import ModelConfig
 from seqgen.pieces import FileProgress
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
@@ -27,7 +27,6 @@ BUDGETS = ("max_time", "max_steps", "epochs")
 # GRU learns most per CPU second: 600 s on 2 cores gave tinyshakespeare GRU 1.47 vs LSTM 1.66 nats/char,
 # and Bach chorales GRU 1.25 vs LSTM 1.41 nats/event
 MODEL_DEFAULTS = {"cell": "gru", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
-CODEC_OPTIONS = ("step_ms", "max_shift_ms", "velocity_bins", "drums", "program")  # music codec settings
 
 
 def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
@@ -54,7 +53,9 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     folder from its saved step; the model and codec come from the checkpoint and only training options change.
     """
     options = {k: v for k, v in options.items() if v is not None}
-    unknown = set(options) - set(MODEL_DEFAULTS) - set(CODEC_OPTIONS) - set(TrainConfig.__dataclass_fields__)
+    codec_names = {k for names in CODEC_OPTIONS.values() for k in names}
+    known = set(MODEL_DEFAULTS) | codec_names | set(READ_OPTIONS) | set(TrainConfig.__dataclass_fields__)
+    unknown = set(options) - known
     if unknown:
         raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     if isinstance(data, str | Path):
@@ -76,7 +77,8 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         for key, value in corpus.train_defaults:
             options.setdefault(key, value)
     model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
-    codec_opts = {k: options.pop(k) for k in CODEC_OPTIONS if k in options}
+    codec_opts = {k: options.pop(k) for k in codec_names if k in options}
+    read_opts = {k: options.pop(k) for k in READ_OPTIONS if k in options}
     try:
         cfg = TrainConfig(**options)
     except ValueError as e:
@@ -91,7 +93,7 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     try:
         prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=codec_opts,
                            transpose=cfg.transpose, seed=cfg.seed, max_files=max_files,
-                           on_files=_file_progress(progress, data))
+                           on_files=_file_progress(progress, data), read_options=read_opts)
     except ValueError as e:  # codec settings out of range
         raise SeqgenError(str(e)) from None
     codec = prepared.codec
@@ -143,9 +145,10 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
     config = checkpoint.read_config(folder)
     state = checkpoint.load_trainer_state(folder)
     model, codec = checkpoint.build(config, folder)
-    ignored = set(options) & set(MODEL_DEFAULTS)
+    ignored = set(options) - set(TrainConfig.__dataclass_fields__)
     if ignored:
-        raise SeqgenError(f"--resume keeps the checkpoint's model; drop {', '.join(sorted(ignored))}")
+        raise SeqgenError(f"--resume keeps the checkpoint's model, codec and data reading; "
+                          f"drop {', '.join(sorted(ignored))}")
     saved = dict(config["train"])
     if set(BUDGETS) & set(options):  # a new budget replaces the old ones rather than adding a limit
         saved.update(dict.fromkeys(BUDGETS))
@@ -158,7 +161,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         raise SeqgenError(f"{folder}: the checkpoint does not record its training data; give DATA")
     prepared = prepare(inputs, cfg.val_fraction, codec, transpose=cfg.transpose, seed=cfg.seed,
                        max_files=None if data else config["data"].get("max_files"),
-                       on_files=_file_progress(progress, inputs))
+                       on_files=_file_progress(progress, inputs), read_options=config["data"].get("read_options"))
     _report_notes(progress, prepared.notes)
     run_config = {k: v for k, v in config.items() if k not in ("format", "format_version", "train", "progress")}
     run_config["data"] = prepared.summary

@@ -17,14 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from seqgen.codecs import CharCodec, Codec, NoteEventCodec
+from seqgen.codecs import CharCodec, Codec, MuLawCodec, NoteEventCodec
 from seqgen.corpora import Corpus, get_corpus
 from seqgen.data import Document, read_text_documents, resolve_paths, split_stream, to_array
 from seqgen.errors import SeqgenError
 from seqgen.music import MUSIC_SUFFIXES, is_music_file
 from seqgen.pieces import FileProgress, PieceSet, encode_files
+from seqgen.signals import AUDIO_SUFFIXES, WAVEFORM_SUFFIXES, Recording, is_waveform_file, read_recording
 
+AUDIO_RATE = 16000  # default model rate for audio: speech and most music keep their character at 16 kHz
 TokenStream = np.ndarray | Callable[[int], np.ndarray]  # one fixed stream, or the stream of a given epoch
+CODEC_OPTIONS = {"music": ("step_ms", "max_shift_ms", "velocity_bins", "drums", "program"),
+                 "waveform": ("rate", "bits")}
+READ_OPTIONS = ("sample_rate", "channel", "column", "gaps")  # how waveform files are read
 
 
 @dataclass
@@ -61,12 +66,18 @@ def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
             paths.append(item)
     files = resolve_paths(paths) if paths else []
     music = [f for f in files if is_music_file(f)]
-    domains = {c.domain for c in corpora} | ({"music" if music else "text"} if files else set())
+    waves = [f for f in files if is_waveform_file(f)]
+    if music and waves:
+        raise SeqgenError(f"{', '.join(map(str, data))}: mixes music and waveforms; train a model on each separately")
+    found = "music" if music else "waveform" if waves else "text"
+    domains = {c.domain for c in corpora} | ({found} if files else set())
     if len(domains) > 1:
-        raise SeqgenError(f"{', '.join(map(str, data))}: mixes text and music; train a model on each separately")
+        raise SeqgenError(f"{', '.join(map(str, data))}: mixes {' and '.join(sorted(domains))}; "
+                          "train a model on each separately")
     domain = domains.pop()
-    ignored = [f for f in files if f not in music] if music else []
-    files = music or files
+    chosen = music or waves
+    ignored = [f for f in files if f not in chosen] if chosen else []
+    files = chosen or files
     if max_files is not None and max_files < len(files):
         files = sorted(random.Random(0).sample(files, max_files))
     searched = any(Path(str(p)).is_dir() or glob.has_magic(str(p)) for p in paths)
@@ -75,30 +86,38 @@ def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
 
 def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None = None, *,
             boundaries: bool = False, codec_options: dict[str, Any] | None = None, transpose: int = 0,
-            seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None) -> TrainingData:
+            seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None,
+            read_options: dict[str, Any] | None = None) -> TrainingData:
     """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain
     (`codec_options` for music: step_ms, velocity_bins, drums, ...); with one (a resume), it must match."""
     inputs = resolve(data, max_files)
     if codec is not None and codec.domain != inputs.domain:
         raise SeqgenError(f"{', '.join(map(str, data))}: is {inputs.domain}, but the model reads {codec.domain}")
+    if inputs.domain != "text" and boundaries:
+        raise SeqgenError(f"--sentences is for text; this data is {inputs.domain}")
+    if inputs.domain != "music" and transpose:
+        raise SeqgenError(f"--transpose is for music; this data is {inputs.domain}")
+    wrong = set(codec_options or {}) - set(CODEC_OPTIONS.get(inputs.domain, ()))
+    if wrong:
+        raise SeqgenError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(wrong))}: "
+                          f"not an option for {inputs.domain} data")
+    if read_options and inputs.domain != "waveform":
+        raise SeqgenError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(read_options))}: "
+                          f"for waveform files; this data is {inputs.domain}")
     if inputs.domain == "music":
-        if boundaries:
-            raise SeqgenError("--sentences is for text; music pieces always have their own start and end")
         codec = codec or NoteEventCodec(**(codec_options or {}))
         out = _music(inputs, codec, val_fraction, transpose, seed, max_files, on_files)
+    elif inputs.domain == "waveform":
+        out = _waveform(inputs, codec, val_fraction, codec_options or {}, read_options or {})
     else:
-        if transpose:
-            raise SeqgenError("--transpose is for music; this data is text")
-        if codec_options:
-            raise SeqgenError(f"{', '.join('--' + k.replace('_', '-') for k in codec_options)}: "
-                              "for music; this data is text")
         out = _text(inputs, codec, val_fraction, boundaries, max_files)
     out.summary = {"inputs": [str(Path(str(d)).resolve()) if Path(str(d)).exists() else str(d) for d in data],
                    **({"max_files": max_files} if max_files is not None else {}), **out.summary}
     if inputs.ignored:
         shown = ", ".join(p.name for p in inputs.ignored[:3]) + (", ..." if len(inputs.ignored) > 3 else "")
-        out.notes.insert(0, f"ignored {len(inputs.ignored)} file(s) that are not music ({shown}); "
-                            f"music files end in {', '.join(MUSIC_SUFFIXES)}")
+        suffixes = MUSIC_SUFFIXES if inputs.domain == "music" else WAVEFORM_SUFFIXES
+        out.notes.insert(0, f"ignored {len(inputs.ignored)} file(s) that are not {inputs.domain} ({shown}); "
+                            f"{inputs.domain} files end in {', '.join(suffixes)}")
     return out
 
 
@@ -154,6 +173,41 @@ def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose
                "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
                "val_pieces": len(val_idx), "transpose": transpose, "pitch_range": [int(low), int(high)]}
     return TrainingData(codec, train, val, summary, _skip_notes(pieces))
+
+
+def _waveform(inputs: Inputs, codec: MuLawCodec | None, val_fraction: float, codec_options: dict[str, Any],
+              read_options: dict[str, Any]) -> TrainingData:
+    """Recordings resampled to one rate and μ-law coded: the last tenth of every recording validates (a signal's
+    character drifts along it, so each recording gives both), the rest is one TBPTT stream of whole recordings."""
+    recordings = [read_recording(f, **read_options) for f in inputs.files]
+    notes = [f"{r.name}: {n}" for r in recordings for n in r.notes]
+    if codec is None:
+        audio = all(Path(r.name).suffix.lower() in AUDIO_SUFFIXES for r in recordings)
+        native = min(int(round(r.sample_rate)) for r in recordings)
+        rate = codec_options.get("rate") or (min(native, AUDIO_RATE) if audio else native)
+        scale = 1.0 if audio else MuLawCodec.fit_scale([r.samples for r in recordings])
+        codec = MuLawCodec(sample_rate=int(rate), scale=scale, bits=codec_options.get("bits") or 8)
+    streams = [_coded(codec, r) for r in recordings]
+    train_parts, val_parts = [], []
+    for ids in streams:
+        head, tail = split_stream(ids, val_fraction)
+        train_parts.append(head)
+        if len(tail):
+            val_parts.append(np.concatenate([codec.start_ids, tail]).astype(np.uint16))
+    train = np.concatenate(train_parts).astype(np.uint16)
+    val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.uint16)
+    if len(train) < 2:
+        raise SeqgenError("too little signal to train on")
+    seconds = sum(len(r.samples) / r.sample_rate for r in recordings)
+    summary = {"documents": len(recordings), "hours": round(seconds / 3600, 3), "tokens": int(len(train) + len(val)),
+               "train_tokens": int(len(train)), "val_tokens": int(len(val)), "read_options": read_options}
+    return TrainingData(codec, train, val, summary, notes)
+
+
+def _coded(codec: MuLawCodec, recording: Recording) -> np.ndarray:
+    """`<start>` and the μ-law levels of a recording at the codec's rate."""
+    samples = codec.resample(recording.samples, int(round(recording.sample_rate)))
+    return np.asarray(codec.encode_document(samples), dtype=np.uint16)
 
 
 def _document(codec: NoteEventCodec, tokens: np.ndarray) -> np.ndarray:

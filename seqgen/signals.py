@@ -261,3 +261,35 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of each run of True in a boolean array."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def write_recording(path: Path, samples: np.ndarray, sample_rate: float) -> None:
+    """Write a signal atomically: audio (.wav/.flac/.ogg, 16-bit, peak-limited to full scale), .csv with a
+    time column, or .npy; the format follows the suffix."""
+    from seqgen.checkpoint import atomic_write
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    x = np.asarray(samples, dtype=np.float64)
+    if suffix not in (*AUDIO_SUFFIXES, ".csv", ".npy"):
+        raise SeqgenError(f"{path}: cannot write a signal here (use {', '.join(AUDIO_SUFFIXES)}, .csv or .npy)")
+
+    def write(tmp: str) -> None:
+        if suffix in AUDIO_SUFFIXES:
+            import soundfile
+
+            peak = float(np.max(np.abs(x))) if x.size else 0.0
+            fmt = suffix[1:].upper()
+            soundfile.write(tmp, (x / peak if peak > 1.0 else x).astype(np.float32), int(round(sample_rate)),
+                            format=fmt, subtype="VORBIS" if fmt == "OGG" else "PCM_16")
+        elif suffix == ".csv":
+            table = np.column_stack([np.arange(len(x)) / sample_rate, x])
+            np.savetxt(tmp, table, delimiter=",", header="time,value", comments="", fmt="%.6g")
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, x)
+
+    try:
+        atomic_write(path, write)
+    except OSError as e:
+        raise SeqgenError(f"{path}: cannot write ({e.strerror or e})") from None

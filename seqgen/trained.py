@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pretty_midi
 import torch
 
@@ -24,8 +25,9 @@ from seqgen.music import MUSIC_SUFFIXES, is_music_file, piece_sources, read_sour
 from seqgen.pieces import encode_file
 from seqgen.sample import generate
 from seqgen.score import LN2, ScoreResult, score_sequences
+from seqgen.signals import read_recording
 
-DEFAULT_LENGTH = {"text": 500, "music": 2000}  # new tokens per sample: characters, or note events
+DEFAULT_LENGTH = {"text": 500, "music": 2000, "waveform": 16000}  # new tokens: characters, events, samples
 # No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's
 DEFAULT_MIN_LENGTH = {"text": 0, "music": 300}
 MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end
@@ -112,7 +114,10 @@ class Model:
         """Token context for a primer: the codec's start context, then the primer (text, or for a music
         model a MIDI/score file or a PrettyMIDI)."""
         ids = list(self.codec.start_ids)
-        if self.domain == "music" and prime is not None:
+        if self.domain == "waveform" and prime is not None:
+            recording = read_recording(Path(prime), **self.config.get("data", {}).get("read_options", {}))
+            ids += self.codec.encode(self.codec.resample(recording.samples, int(round(recording.sample_rate))))
+        elif self.domain == "music" and prime is not None:
             ids += self.codec.encode(prime if isinstance(prime, pretty_midi.PrettyMIDI) else _read_piece(Path(prime)))
         elif prime:
             ids += self.known_ids(str(prime), "--prime")
@@ -136,9 +141,12 @@ class Model:
         if stop:
             stops.append(self.known_ids(stop, "--stop"))
         if seconds is not None:
-            self._require("music", "--seconds")
+            if self.domain == "text":
+                raise SeqgenError("--seconds is for music and waveform models; text counts --length characters")
             if not 0 < seconds < math.inf:
                 raise SeqgenError(f"--seconds must be a positive number, got {seconds}")
+            if self.domain == "waveform":  # one token per sample: the duration is a length
+                length, seconds = int(round(seconds * self.codec.sample_rate)), None
         primer = self.prime_ids(prime)
         seed = secrets.randbits(31) if seed is None else seed
         costs = self.codec.token_seconds.tolist() if seconds is not None else None
@@ -153,14 +161,17 @@ class Model:
     def sample(self, num: int = 1, length: int | None = None, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, prime: str | Path | pretty_midi.PrettyMIDI | None = None,
                seed: int | None = None, stop: str | None = None, seconds: float | None = None,
-               min_length: int | None = None,
-               max_note_seconds: float | None = MAX_NOTE_SECONDS) -> list[str] | list[pretty_midi.PrettyMIDI]:
+               min_length: int | None = None, max_note_seconds: float | None = MAX_NOTE_SECONDS,
+               ) -> list[str] | list[pretty_midi.PrettyMIDI] | list[np.ndarray]:
         """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
-        from a music model (notes the model leaves sounding longer than `max_note_seconds` are ended)."""
+        from a music model (notes held longer than `max_note_seconds` are ended), float sample arrays at the
+        model's rate from a waveform model."""
         primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds,
                                        min_length)
         if self.domain == "text":
             return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
+        if self.domain == "waveform":
+            return [self.codec.decode(primer + ids) for ids in outs]
         return [self.codec.decode(primer + ids, max_note_seconds) for ids in outs]
 
     def _untrained_ids(self) -> list[int]:

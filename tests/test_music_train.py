@@ -67,8 +67,12 @@ def test_resolve_finds_the_domain_and_ignores_non_music_files_beside_music(tunes
     assert len(resolve([tunes], max_files=3).files) == 3
     assert resolve([tunes / "README.txt"]).domain == "text"
     assert resolve(["chorales"]).domain == "music" and resolve(["folk-abc"]).domain == "text"
-    with pytest.raises(SeqgenError, match="mixes text and music"):
+    with pytest.raises(SeqgenError, match="mixes music and text"):
         resolve(["chorales", tunes / "README.txt"])
+    (tunes.parent / "rec.npy").write_bytes(b"")
+    assert resolve([tunes.parent / "rec.npy"]).domain == "waveform"
+    with pytest.raises(SeqgenError, match="mixes music and waveforms"):
+        resolve([tunes / "tune0.mid", tunes.parent / "rec.npy"])
 
 
 def test_music_data_keeps_pieces_whole_and_validates_on_held_out_pieces(tunes):
@@ -281,3 +285,23 @@ def test_importing_seqgen_prints_nothing_even_under_ci():
     out = subprocess.run([sys.executable, "-c", "import seqgen.trained, seqgen.render"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout == "" and out.stderr == "", out
+
+
+def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
+    import soundfile
+
+    monkeypatch.chdir(tmp_path)
+    t = np.arange(16000) / 8000
+    soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 250 * t), 8000)
+    r = run("train", "tone.wav", "--layers", 1, "--hidden", 64, "--batch-size", 16, "--seq-len", 64,
+            "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
+    assert r.exit_code == 0, r.output
+    val = float(r.stdout.split("validation loss: ")[1].split()[0])
+    assert val < 1.5, r.stdout  # uniform over 256 levels is 5.55 nats; a 250 Hz tone at 8 kHz is nearly periodic
+    r = run("sample", "--wav", "out.wav", "--out", "out.csv", "--seconds", 0.25, "--seed", 1, "-T", 0.5)
+    assert r.exit_code == 0, r.output
+    audio, rate = soundfile.read(tmp_path / "out.wav")
+    assert rate == 8000 and len(audio) == 2000 and np.sqrt(np.mean(audio**2)) > 0.1
+    table = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
+    assert table.shape == (2000, 2) and table[1, 0] == pytest.approx(1 / 8000)
+    assert_clean_error(run("sample", "--midi", "x.mid"), "--midi and --plot are for music models")
