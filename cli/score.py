@@ -43,9 +43,15 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
               help="One JSON object per input: text, tokens, logprob, log10prob, perplexity, bits_per_token.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Sequences scored together.")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Waveforms: seconds per scored window.")
+@click.option("--threshold", type=float, default=None,
+              help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
+                   "validation data at training time]")
 @device_option
 def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
-          per_token: bool, as_json: bool, batch_size: int, device: str) -> None:
+          per_token: bool, as_json: bool, batch_size: int, window: float, threshold: float | None,
+          device: str) -> None:
     """Score TEXTS (text models) or music FILES (music models): log P(x) = sum of log P(token | before it).
 
     \b
@@ -61,6 +67,11 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
       seqgen score -c checkpoints/chorales-gru piece.mid other.mid --json
     """
     model = seqgen.load(checkpoint, device=device)
+    if model.domain == "waveform":
+        if files or document or not texts:
+            raise SeqgenError("a waveform model scores recordings given as arguments: seqgen score -c CKPT rec.csv")
+        _score_waveform(model, texts, window, threshold, as_json)
+        return
     if model.domain == "music":
         if files or document:
             raise SeqgenError("a music model scores music files given as arguments; --file/--document are for text")
@@ -99,3 +110,20 @@ def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, a
         if per_token:
             for tok, lp in zip(r.token_names, s.token_logprobs, strict=True):
                 click.echo(f"    {tok:>18} {lp:9.4f}")
+
+
+def _score_waveform(model: seqgen.Model, paths: tuple[str, ...], window: float, threshold: float | None,
+                    as_json: bool) -> None:
+    for path in paths:
+        windows = model.score_windows(path, window, threshold)
+        for w in windows:
+            if as_json:
+                click.echo(json.dumps({"file": path, **w.to_dict()}))
+            else:
+                flag = "  ANOMALY" if w.anomaly else ""
+                click.echo(f"{path}  {w.start:9.2f}-{w.end:9.2f} s  bits/sample {w.bits_per_sample:6.3f}{flag}")
+        if not as_json:
+            flagged = sum(bool(w.anomaly) for w in windows)
+            limit = windows[0].anomaly is not None if windows else False
+            click.echo(f"{path}: {flagged} of {len(windows)} window(s) above the threshold" if limit else
+                       f"{path}: no threshold (give --threshold BITS)", err=True)

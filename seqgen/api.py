@@ -19,7 +19,7 @@ from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, resolve
 from seqgen.models import ModelConfig
 from seqgen.pieces import FileProgress
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
-from seqgen.trained import Model
+from seqgen.trained import Model, calibrate_threshold
 
 DEFAULT_DATA = "folk"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
@@ -125,7 +125,17 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     if not kept:
         raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
     result.folder = folder
+    if prepared.codec.domain == "waveform" and len(prepared.val) > 1:
+        _calibrate(folder, prepared.val)
     return result
+
+
+def _calibrate(folder: Path, val: Any) -> None:
+    """Store the anomaly threshold of a waveform checkpoint, measured with its best weights on validation data."""
+    model = load(folder, device="cpu")
+    config = checkpoint.read_config(folder)
+    config["anomaly"] = calibrate_threshold(model, val)
+    checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
 
 
 def _settle(work: Path, folder: Path) -> bool:
@@ -176,7 +186,10 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         budget = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in BUDGETS if getattr(cfg, k))
         raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
                           "give a larger --max-steps, --max-time or --epochs to train on")
-    return trainer.run()
+    result = trainer.run()
+    if codec.domain == "waveform" and len(prepared.val) > 1:
+        _calibrate(folder, prepared.val)
+    return result
 
 
 def _file_progress(progress: ProgressFn | None, data: Sequence[str | Path]) -> FileProgress | None:

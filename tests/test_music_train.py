@@ -291,7 +291,7 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     import soundfile
 
     monkeypatch.chdir(tmp_path)
-    t = np.arange(16000) / 8000
+    t = np.arange(32000) / 8000
     soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 250 * t), 8000)
     r = run("train", "tone.wav", "--layers", 1, "--hidden", 64, "--batch-size", 16, "--seq-len", 64,
             "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
@@ -305,3 +305,17 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     table = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
     assert table.shape == (2000, 2) and table[1, 0] == pytest.approx(1 / 8000)
     assert_clean_error(run("sample", "--midi", "x.mid"), "--midi and --plot are for music models")
+
+    config = seqgen.load(tmp_path / "checkpoints" / "tone-gru", device="cpu").config
+    assert config["anomaly"]["threshold_bits"] > config["anomaly"]["val_mean_bits"] > 0
+    t2 = np.arange(8000) / 8000
+    burst = 0.5 * np.sin(2 * np.pi * 250 * t2)
+    burst[4000:5000] = np.random.default_rng(0).uniform(-0.5, 0.5, 1000)  # 0.5-0.625 s: a noise burst
+    soundfile.write(tmp_path / "burst.wav", burst, 8000)
+    r = run("score", "burst.wav", "--window", 0.125, "--json")
+    assert r.exit_code == 0, r.output
+    windows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(windows) == 8 and windows[4]["start"] == 0.5 and windows[4]["end"] == 0.625
+    worst = max(windows, key=lambda w: w["bits_per_sample"])
+    assert worst is windows[4] and worst["anomaly"] is True
+    assert sum(w["anomaly"] for w in windows) <= 2
