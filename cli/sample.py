@@ -15,7 +15,7 @@ from cli.options import SEED, checkpoint_option, device_option
 from seqgen.checkpoint import atomic_write
 from seqgen.errors import SeqgenError
 from seqgen.music import abc_to_midi
-from seqgen.render import plot_piano_roll, render_wav
+from seqgen.render import plot_piano_roll, plot_signal, render_wav
 from seqgen.signals import write_recording
 from seqgen.trained import MAX_NOTE_SECONDS
 
@@ -92,8 +92,8 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
     """Generate, then print (text) or write files (music, waveforms)."""
     model = seqgen.load(checkpoint, device=device)
     if model.domain == "waveform":
-        _sample_waveform(model, num, length, seconds, temperature, top_k, top_p, prime, seed, wav, out,
-                         midi or plot, as_json)
+        _sample_waveform(model, num, length, seconds, temperature, top_k, top_p, prime, seed, wav, out, plot,
+                         midi, as_json)
         return
     if out is not None:
         raise SeqgenError("--out writes waveform samples; this model is not a waveform model")
@@ -184,12 +184,13 @@ def _write(pieces: list[pretty_midi.PrettyMIDI | None], num: int, midi: Path | N
 
 def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds: float | None, temperature: float,
                      top_k: int | None, top_p: float | None, prime: str | None, seed: int | None, wav: Path | None,
-                     out: Path | None, music_output: object, as_json: bool) -> None:
-    """Generate signals and write them with --wav and/or --out."""
-    if music_output:
-        raise SeqgenError("--midi and --plot are for music models; a waveform model writes --wav or --out")
-    if wav is None and out is None:
-        raise SeqgenError(f"{model.path} is a waveform model: give --wav OUT.wav and/or --out OUT.csv|.npy")
+                     out: Path | None, plot: Path | None, midi: Path | None, as_json: bool) -> None:
+    """Generate signals and write them with --wav, --out and/or --plot."""
+    if midi:
+        raise SeqgenError("--midi is for music models; a waveform model writes --wav, --out or --plot")
+    if wav is None and out is None and plot is None:
+        raise SeqgenError(f"{model.path} is a waveform model: give --wav OUT.wav, --out OUT.csv|.npy "
+                          "and/or --plot OUT.png")
     chosen = seed is None
     seed = secrets.randbits(31) if chosen else seed
     start = time.perf_counter()
@@ -199,10 +200,14 @@ def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds:
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
     rate = model.codec.sample_rate
+    primer_s = (len(model.prime_ids(prime)) - len(model.codec.start_ids)) / rate if prime else None
     for i, x in enumerate(signals, 1):
         files = [numbered(p, i, num) for p in (wav, out) if p is not None]
         for path in files:
             write_recording(path, x, rate)
+        if plot is not None:
+            files.append(numbered(plot, i, num))
+            plot_signal(x, rate, files[-1], title=f"sample {i}", primer_seconds=primer_s)
         record = {"index": i, "seed": seed, "samples": len(x), "seconds": round(len(x) / rate, 3),
                   "files": [str(p) for p in files]}
         click.echo(json.dumps(record) if as_json else

@@ -12,6 +12,7 @@ import seqgen
 from cli.options import checkpoint_option, device_option
 from seqgen.data import read_text
 from seqgen.errors import SeqgenError
+from seqgen.render import plot_signal
 
 
 def _read_stdin() -> str:
@@ -48,10 +49,12 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
 @click.option("--threshold", type=float, default=None,
               help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
                    "validation data at training time]")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Waveforms: draw each recording with its window scores under it (PNG; several files: -1, -2 ...).")
 @device_option
 def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
           per_token: bool, as_json: bool, batch_size: int, window: float, threshold: float | None,
-          device: str) -> None:
+          plot: Path | None, device: str) -> None:
     """Score TEXTS (text models) or music FILES (music models): log P(x) = sum of log P(token | before it).
 
     \b
@@ -70,7 +73,7 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
     if model.domain == "waveform":
         if files or document or not texts:
             raise SeqgenError("a waveform model scores recordings given as arguments: seqgen score -c CKPT rec.csv")
-        _score_waveform(model, texts, window, threshold, as_json)
+        _score_waveform(model, texts, window, threshold, as_json, plot)
         return
     if model.domain == "music":
         if files or document:
@@ -113,9 +116,15 @@ def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, a
 
 
 def _score_waveform(model: seqgen.Model, paths: tuple[str, ...], window: float, threshold: float | None,
-                    as_json: bool) -> None:
-    for path in paths:
+                    as_json: bool, plot: Path | None) -> None:
+    for i, path in enumerate(paths, 1):
         windows = model.score_windows(path, window, threshold)
+        if plot is not None:
+            samples = model.read_signal(path)
+            limit = threshold if threshold is not None else model.config.get("anomaly", {}).get("threshold_bits")
+            target = plot if len(paths) == 1 else plot.with_name(f"{plot.stem}-{i}{plot.suffix}")
+            plot_signal(samples, model.codec.sample_rate, target, title=path, threshold=limit,
+                        windows=[(w.start, w.end, w.bits_per_sample, w.anomaly) for w in windows])
         for w in windows:
             if as_json:
                 click.echo(json.dumps({"file": path, **w.to_dict()}))

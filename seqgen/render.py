@@ -9,7 +9,7 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,40 @@ def _roll_figure(pm: pretty_midi.PrettyMIDI, title: str, primer_seconds: float |
     ax.set(xlabel="time (s)", ylabel="pitch", title=title)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return fig
+
+
+def plot_signal(samples: np.ndarray, sample_rate: float, path: Path, title: str = "",
+                primer_seconds: float | None = None,
+                windows: Sequence[tuple[float, float, float, bool | None]] = (),
+                threshold: float | None = None) -> None:
+    """Write a PNG of a waveform (the primer shaded); with `windows` (start s, end s, bits per sample, anomaly),
+    the score of each window is drawn under the signal, anomalies marked on both, with the threshold line."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        raise SeqgenError("nothing to plot: the signal is empty")
+    fig = Figure(figsize=(12, 5 if windows else 3.5), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1)) if windows else [fig.add_subplot()]
+    t = np.arange(len(x)) / sample_rate
+    axes[0].plot(t, x, linewidth=0.6, color="tab:blue")
+    axes[0].set(ylabel="signal", title=title, xlim=(0, t[-1] if len(t) > 1 else 1))
+    if primer_seconds:
+        axes[0].axvspan(0, primer_seconds, color="0.5", alpha=0.15, linewidth=0)
+        axes[0].text(primer_seconds / 2, 0.98, "primer", transform=axes[0].get_xaxis_transform(), ha="center",
+                     va="top")
+    if windows:
+        starts = [w[0] for w in windows]
+        axes[1].step(starts + [windows[-1][1]], [w[2] for w in windows] + [windows[-1][2]], where="post",
+                     color="tab:orange")
+        for start, end, _, anomaly in windows:
+            if anomaly:
+                for ax in axes:
+                    ax.axvspan(start, end, color="tab:red", alpha=0.15, linewidth=0)
+        if threshold is not None:
+            axes[1].axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label="threshold")
+            axes[1].legend(loc="upper right", fontsize="small")
+        axes[1].set(ylabel="bits/sample")
+    axes[-1].set(xlabel="time (s)")
+    _write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _require_notes(pm: pretty_midi.PrettyMIDI) -> None:

@@ -164,8 +164,7 @@ class Model:
         model a MIDI/score file or a PrettyMIDI)."""
         ids = list(self.codec.start_ids)
         if self.domain == "waveform" and prime is not None:
-            recording = read_recording(Path(prime), **self.config.get("data", {}).get("read_options", {}))
-            ids += self.codec.encode(self.codec.resample(recording.samples, int(round(recording.sample_rate))))
+            ids += self.codec.encode(self.read_signal(prime))
         elif self.domain == "music" and prime is not None:
             ids += self.codec.encode(prime if isinstance(prime, pretty_midi.PrettyMIDI) else _read_piece(Path(prime)))
         elif prime:
@@ -269,6 +268,11 @@ class Model:
                   for n, s, r in zip(names, seqs, results, strict=True)]
         return scores, skipped
 
+    def read_signal(self, path: str | Path) -> np.ndarray:
+        """A recording read the way the training data was and resampled to the model's rate."""
+        recording = read_recording(Path(path), **self.config.get("data", {}).get("read_options", {}))
+        return self.codec.resample(recording.samples, int(round(recording.sample_rate)))
+
     def score_windows(self, path: str | Path, window: float = 1.0,
                       threshold: float | None = None) -> list[WindowScore]:
         """Bits per sample of a recording in consecutive windows of `window` seconds, each flagged as an
@@ -276,8 +280,7 @@ class Model:
         self._require("waveform", "window scoring")
         if not 0 < window < math.inf:
             raise SeqgenError(f"--window must be a positive number of seconds, got {window}")
-        recording = read_recording(Path(path), **self.config.get("data", {}).get("read_options", {}))
-        samples = self.codec.resample(recording.samples, int(round(recording.sample_rate)))
+        samples = self.read_signal(path)
         logp = np.asarray(score_sequences(self.net, [self.codec.encode(samples)], self.codec.start_ids)[0]
                           .token_logprobs)
         if threshold is None:

@@ -304,7 +304,13 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     assert rate == 8000 and len(audio) == 2000 and np.sqrt(np.mean(audio**2)) > 0.1
     table = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
     assert table.shape == (2000, 2) and table[1, 0] == pytest.approx(1 / 8000)
-    assert_clean_error(run("sample", "--midi", "x.mid"), "--midi and --plot are for music models")
+    assert_clean_error(run("sample", "--midi", "x.mid"), "--midi is for music models")
+    soundfile.write(tmp_path / "primer.wav", 0.5 * np.sin(2 * np.pi * 250 * t[:800]), 8000)
+    r = run("sample", "--prime", "primer.wav", "--plot", "primed.png", "--wav", "primed.wav", "--seconds", 0.1,
+            "--seed", 2)
+    assert r.exit_code == 0, r.output
+    assert len(soundfile.read(tmp_path / "primed.wav")[0]) == 800 + 800  # the primer, then 0.1 s more
+    assert (tmp_path / "primed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     config = seqgen.load(tmp_path / "checkpoints" / "tone-gru", device="cpu").config
     assert config["anomaly"]["threshold_bits"] > config["anomaly"]["val_mean_bits"] > 0
@@ -312,10 +318,11 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     burst = 0.5 * np.sin(2 * np.pi * 250 * t2)
     burst[4000:5000] = np.random.default_rng(0).uniform(-0.5, 0.5, 1000)  # 0.5-0.625 s: a noise burst
     soundfile.write(tmp_path / "burst.wav", burst, 8000)
-    r = run("score", "burst.wav", "--window", 0.125, "--json")
+    r = run("score", "burst.wav", "--window", 0.125, "--json", "--plot", "burst.png")
     assert r.exit_code == 0, r.output
     windows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(windows) == 8 and windows[4]["start"] == 0.5 and windows[4]["end"] == 0.625
     worst = max(windows, key=lambda w: w["bits_per_sample"])
     assert worst is windows[4] and worst["anomaly"] is True
     assert sum(w["anomaly"] for w in windows) <= 2
+    assert (tmp_path / "burst.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
