@@ -194,13 +194,14 @@ def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds:
     chosen = seed is None
     seed = secrets.randbits(31) if chosen else seed
     start = time.perf_counter()
-    signals = model.sample(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                           prime=prime, seed=seed, seconds=seconds)
+    primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    prime=prime, seed=seed, seconds=seconds)
+    signals = [model.codec.decode(primer + ids) for ids in outs]
     took = time.perf_counter() - start
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
     rate = model.codec.sample_rate
-    primer_s = (len(model.prime_ids(prime)) - len(model.codec.start_ids)) / rate if prime else None
+    primer_s = (len(primer) - len(model.codec.start_ids)) / rate if prime else None
     for i, x in enumerate(signals, 1):
         files = [numbered(p, i, num) for p in (wav, out) if p is not None]
         for path in files:

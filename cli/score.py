@@ -118,9 +118,9 @@ def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, a
 def _score_waveform(model: seqgen.Model, paths: tuple[str, ...], window: float, threshold: float | None,
                     as_json: bool, plot: Path | None) -> None:
     for i, path in enumerate(paths, 1):
-        windows = model.score_windows(path, window, threshold)
+        samples = model.read_signal(path)
+        windows = model.score_signal(samples, window, threshold)
         if plot is not None:
-            samples = model.read_signal(path)
             limit = threshold if threshold is not None else model.config.get("anomaly", {}).get("threshold_bits")
             target = plot if len(paths) == 1 else plot.with_name(f"{plot.stem}-{i}{plot.suffix}")
             plot_signal(samples, model.codec.sample_rate, target, title=path, threshold=limit,

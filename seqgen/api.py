@@ -15,7 +15,7 @@ import torch
 from seqgen import __version__, checkpoint
 from seqgen.device import resolve_device
 from seqgen.errors import SeqgenError
-from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, resolve
+from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, split_corpora
 from seqgen.models import ModelConfig
 from seqgen.pieces import FileProgress
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
@@ -73,7 +73,7 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     data = list(data or [DEFAULT_DATA])
     if data == [DEFAULT_DATA] and not set(BUDGETS) & set(options):
         options["max_time"] = DEFAULT_DATA_BUDGET_S
-    for corpus in resolve(data).corpora:
+    for corpus in split_corpora(data)[0]:  # named corpora only: the files are read once, by prepare
         for key, value in corpus.train_defaults:
             options.setdefault(key, value)
     model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}

@@ -54,8 +54,8 @@ class Inputs:
     searched: bool = False  # whether files were found in folders or by glob patterns (not named one by one)
 
 
-def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
-    """Sort DATA into built-in corpora and files, and decide the domain; mixing text and music fails."""
+def split_corpora(data: Sequence[str | Path]) -> tuple[list[Corpus], list[str | Path]]:
+    """The built-in corpora DATA names (a file or folder of the same name wins), and its other items."""
     corpora: list[Corpus] = []
     paths: list[str | Path] = []
     for item in data:
@@ -64,6 +64,12 @@ def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
             corpora.append(corpus)
         else:
             paths.append(item)
+    return corpora, paths
+
+
+def resolve(data: Sequence[str | Path], max_files: int | None = None) -> Inputs:
+    """Sort DATA into built-in corpora and files, and decide the domain; mixing text and music fails."""
+    corpora, paths = split_corpora(data)
     files = resolve_paths(paths) if paths else []
     music = [f for f in files if is_music_file(f)]
     waves = [f for f in files if is_waveform_file(f)]
@@ -160,7 +166,7 @@ def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose
     else:
         val = np.concatenate([docs[i] for i in val_idx]) if val_idx else np.zeros(0, np.uint16)
         train = PieceStream([docs[i] for i in train_idx], codec, transpose, seed)
-    n_train = len(train) if isinstance(train, np.ndarray) else train.n_tokens
+    n_train = len(train)
     if n_train < 2:
         raise SeqgenError("too little music to train on")
     seconds = float(sum(codec.seconds(t) for t in pieces.tokens))

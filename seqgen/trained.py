@@ -270,6 +270,7 @@ class Model:
 
     def read_signal(self, path: str | Path) -> np.ndarray:
         """A recording read the way the training data was and resampled to the model's rate."""
+        self._require("waveform", "reading recordings")
         recording = read_recording(Path(path), **self.config.get("data", {}).get("read_options", {}))
         return self.codec.resample(recording.samples, int(round(recording.sample_rate)))
 
@@ -277,10 +278,14 @@ class Model:
                       threshold: float | None = None) -> list[WindowScore]:
         """Bits per sample of a recording in consecutive windows of `window` seconds, each flagged as an
         anomaly when above `threshold` (default: the one calibrated on validation data at training time)."""
+        return self.score_signal(self.read_signal(path), window, threshold)
+
+    def score_signal(self, samples: np.ndarray, window: float = 1.0,
+                     threshold: float | None = None) -> list[WindowScore]:
+        """`score_windows` of samples already at the model's rate (see `read_signal`)."""
         self._require("waveform", "window scoring")
         if not 0 < window < math.inf:
             raise SeqgenError(f"--window must be a positive number of seconds, got {window}")
-        samples = self.read_signal(path)
         logp = np.asarray(score_sequences(self.net, [self.codec.encode(samples)], self.codec.start_ids)[0]
                           .token_logprobs)
         if threshold is None:
