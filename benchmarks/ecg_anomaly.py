@@ -34,25 +34,36 @@ def synthetic_ecg(seconds: float, seed: int, heart_rate: float) -> np.ndarray:
                                              heart_rate_std=3, method="ecgsyn", random_state=seed))
 
 
+KINDS = ("baseline wander", "missing beat", "noise burst")
+
+
 def inject(x: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Artefacts in a third of the windows (wander, dropped beat, noise burst in turn); returns the labels."""
+    """Artefacts in a third of the windows, the KINDS in turn; returns the signal and each window's kind
+    index (-1: clean). A missing beat is one R-R cycle replaced by a straight line between the midpoints
+    around its R peak (a dropped beat: the baseline goes on where a beat was due)."""
+    import neurokit2
+
     x = x.copy()
     n = len(x) // window
-    labels = np.zeros(n, dtype=bool)
+    kinds = np.full(n, -1)
     chosen = rng.choice(np.arange(1, n - 1), size=n // 3, replace=False)
     amp = np.percentile(np.abs(x), 99)
+    peaks = np.asarray(neurokit2.ecg_peaks(x, sampling_rate=RATE)[1]["ECG_R_Peaks"])
     for k, w in enumerate(sorted(chosen)):
         s = slice(w * window, (w + 1) * window)
         t = np.arange(window) / RATE
         kind = k % 3
-        if kind == 0:  # baseline wander
+        if kind == 0:
             x[s] += 0.8 * amp * np.sin(2 * np.pi * 0.5 * t)
-        elif kind == 1:  # a missing beat: the window flattened to its median
-            x[s] = np.median(x[s])
-        else:  # a noise burst
+        elif kind == 1:
+            j = int(np.searchsorted(peaks, (w + 0.5) * window))  # the first beat past the window's middle
+            j = min(max(j, 1), len(peaks) - 2)
+            a, b = (peaks[j - 1] + peaks[j]) // 2, (peaks[j] + peaks[j + 1]) // 2
+            x[a:b] = np.linspace(x[a], x[b], b - a)
+        else:
             x[s] += rng.normal(0, 0.3 * amp, window)
-        labels[w] = True
-    return x, labels
+        kinds[w] = kind
+    return x, kinds
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -91,7 +102,8 @@ def main() -> None:
     p = counts / counts.sum()
     entropy_bits = float(-(p * np.log2(p)).sum())
 
-    broken, labels = inject(held, int(args.window * RATE), np.random.default_rng(0))
+    broken, kinds = inject(held, int(args.window * RATE), np.random.default_rng(0))
+    labels = kinds >= 0
     broken_file = work / "heldout-artefacts.csv"
     write_recording(broken_file, broken, RATE)
     windows = model.score_windows(broken_file, args.window)[: len(labels)]
@@ -105,9 +117,14 @@ def main() -> None:
         "val_bits_per_sample": round(result.best_val_loss / LN2, 4) if result.best_val_loss else None,
         "windows": int(len(labels)), "artefact_windows": int(labels.sum()),
         "roc_auc": round(auc(scores, labels), 4),
-        "threshold_bits": model.config.get("anomaly", {}).get("threshold_bits"),
+        "roc_auc_by_kind": {name: round(auc(scores[(kinds == k) | ~labels], labels[(kinds == k) | ~labels]), 4)
+                            for k, name in enumerate(KINDS)},
+        "bits_per_sample_by_kind": {name: round(float(scores[kinds == k].mean()), 3) for k, name in enumerate(KINDS)},
+        "clean_bits_per_sample_range": [round(float(scores[~labels].min()), 3), round(float(scores[~labels].max()), 3)],
+        "threshold_bits": model.anomaly_threshold(args.window),
         "flagged_artefact_windows": int((flagged & labels).sum()),
         "flagged_clean_windows": int((flagged & ~labels).sum()),
+        "flagged_by_kind": {name: int((flagged & (kinds == k)).sum()) for k, name in enumerate(KINDS)},
         "uniform_bits": round(math.log2(codec.levels), 2),
     }, indent=2))
 

@@ -48,7 +48,7 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
               help="Waveforms: seconds per scored window.")
 @click.option("--threshold", type=float, default=None,
               help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
-                   "validation data at training time]")
+                   "validation data at training time for this --window]")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Waveforms: draw each recording with its window scores under it (PNG; several files: -1, -2 ...).")
 @device_option
@@ -121,7 +121,7 @@ def _score_waveform(model: seqgen.Model, paths: tuple[str, ...], window: float, 
         samples = model.read_signal(path)
         windows = model.score_signal(samples, window, threshold)
         if plot is not None:
-            limit = threshold if threshold is not None else model.config.get("anomaly", {}).get("threshold_bits")
+            limit = threshold if threshold is not None else model.anomaly_threshold(window)
             target = plot if len(paths) == 1 else plot.with_name(f"{plot.stem}-{i}{plot.suffix}")
             plot_signal(samples, model.codec.sample_rate, target, title=path, threshold=limit,
                         windows=[(w.start, w.end, w.bits_per_sample, w.anomaly) for w in windows])

@@ -19,7 +19,7 @@ from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, split_corpora
 from seqgen.models import ModelConfig
 from seqgen.pieces import FileProgress
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
-from seqgen.trained import Model, calibrate_threshold
+from seqgen.trained import Model, calibrate_anomaly
 
 DEFAULT_DATA = "folk"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
@@ -134,7 +134,7 @@ def _calibrate(folder: Path, val: Any) -> None:
     """Store the anomaly threshold of a waveform checkpoint, measured with its best weights on validation data."""
     model = load(folder, device="cpu")
     config = checkpoint.read_config(folder)
-    config["anomaly"] = calibrate_threshold(model, val)
+    config["anomaly"] = calibrate_anomaly(model, val)
     checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
 
 

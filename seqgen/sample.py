@@ -30,17 +30,35 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     return logits
 
 
-def choose(logits: Tensor, temperature: float, top_k: int | None, top_p: float | None,
-           generator: torch.Generator) -> Tensor:
-    """Next token for each row of logits [batch, vocab]."""
-    if temperature == 0:
-        return logits.argmax(-1)
-    # shift before dividing so that a tiny temperature gives -inf rather than inf - inf = nan
-    scaled = (logits - logits.amax(-1, keepdim=True)) / temperature
-    probs = torch.softmax(filter_logits(scaled, top_k, top_p), -1)
-    # Exponential race: argmax_i p_i / E_i with E_i ~ Exp(1) picks i with probability p_i (same law as
-    # torch.multinomial, at a third of its cost for one draw per row).
-    return (probs / torch.empty_like(probs).exponential_(generator=generator)).argmax(-1)
+def choose(scaled: Tensor, top_k: int | None, top_p: float | None, noise: Tensor | None) -> Tensor:
+    """Next token for each row of temperature-scaled logits [batch, vocab]; no noise: the argmax.
+
+    Gumbel-max: argmax_i (log p_i + G_i) with standard Gumbel noise G picks i with probability p_i (the
+    law of torch.multinomial) and needs no softmax, so the noise for many steps can be drawn at once.
+    """
+    if noise is None:
+        return scaled.argmax(-1)
+    if top_k is not None or top_p is not None:
+        scaled = filter_logits(scaled, top_k, top_p)
+    return (scaled + noise).argmax(-1)
+
+
+GREEDY_BELOW = 1e-6  # temperatures under this take the argmax path (dividing by them could overflow)
+
+
+class GumbelNoise:
+    """Standard Gumbel noise [num, vocab] per step, drawn from a seeded generator a block of steps at a time."""
+
+    def __init__(self, num: int, vocab: int, generator: torch.Generator, device: torch.device):
+        self.shape = (max(1, (1 << 20) // (num * vocab)), num, vocab)  # about 4 MB of noise per draw
+        self.generator, self.device = generator, device
+        self.rows: list[Tensor] = []
+
+    def next(self) -> Tensor:
+        if not self.rows:
+            block = torch.empty(self.shape, device=self.device).exponential_(generator=self.generator).log_().neg_()
+            self.rows = list(block.unbind(0))[::-1]
+        return self.rows.pop()
 
 
 def _ends_with(seq: list[int], suffix: list[int]) -> bool:
@@ -71,21 +89,33 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    stepper = Stepper(model)
-    x = torch.tensor([list(prime)] * num, dtype=torch.long, device=device)
-    logits, state = model(x)
-    logits = logits[:, -1]
+    noise = None if temperature < GREEDY_BELOW else GumbelNoise(num, model.config.vocab_size, generator, device)
+    scale = temperature if noise is not None else 1.0
+    stepper = Stepper(model, banned, scale)
+    logits, state = model(torch.tensor([list(prime)] * num, dtype=torch.long, device=device))
     ban = torch.zeros(model.config.vocab_size, device=device)
-    ban[list(banned)] = float("-inf")
+    ban[list(banned)] = float("-inf")  # the stepper's output bias bans them in every later step
+    logits = logits[:, -1] / scale + ban
+    hs = list((state[0] if isinstance(state, tuple) else state).unbind(0))
+    cs = list(state[1].unbind(0)) if isinstance(state, tuple) else None
     stops = [list(s) for s in stops if s]
-    early_ban = ban.clone()
+    early_ban = torch.zeros(model.config.vocab_size, device=device)
     early_ban[[s[0] for s in stops if len(s) == 1]] = float("-inf")
+    if not stops and (budget is None or costs is None):  # nothing to check per token: no sync per step
+        drawn = []
+        for t in range(length):
+            tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
+            drawn.append(tokens)
+            if t + 1 < length:
+                logits, hs, cs = stepper.step_layers(tokens, hs, cs)
+        return torch.stack(drawn, 1).tolist() if drawn else [[] for _ in range(num)]
     out: list[list[int]] = [[] for _ in range(num)]
     live = list(range(num))
     spent = [0.0] * num
     for t in range(length):
-        logits = logits + (early_ban if t < min_length else ban)
-        tokens = choose(logits, temperature, top_k, top_p, generator)
+        if t < min_length:
+            logits = logits + early_ban
+        tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
         ids = tokens.tolist()
         over: set[int] = set()
         for i in live:
@@ -99,11 +129,10 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
         live = [i for i in live if i not in over and not (may_stop and any(_ends_with(out[i], s) for s in stops))]
         if not live:
             break
-        logits, state = stepper.step(tokens, state)
+        logits, hs, cs = stepper.step_layers(tokens, hs, cs)
     for i in range(num):
         for s in stops:
             if _ends_with(out[i], s):
                 del out[i][-len(s):]
                 break
     return out
-

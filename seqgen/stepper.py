@@ -2,11 +2,15 @@
 
 Calling the multi-layer nn.LSTM/GRU module once per token pays its set-up cost every step. Here the
 first layer's input projection of every vocabulary entry is precomputed into a table (an embedding
-followed by a linear map is itself a lookup), so a step is one lookup plus, per layer, one or two
-small matrix products and the cell's gate arithmetic. Results equal the module's up to rounding.
+followed by a linear map is itself a lookup), the weights are transposed once, the LSTM's gates are
+reordered so one sigmoid covers three of them, and the gate arithmetic uses fused ops (addmm with the
+input projection as its bias, addcmul, lerp). Batch-1 generation is bound by reading the weights, so
+what is left per step is little more than one pass over them. Results equal the module's up to rounding.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -15,60 +19,82 @@ from seqgen.models import SequenceModel, State
 
 
 class Stepper:
-    """`step(tokens, state)` -> (logits, state) with the state laid out as nn.LSTM/GRU/RNN lay it out."""
+    """`step(tokens, state)` -> (logits, state) with the state laid out as nn.LSTM/GRU/RNN lay it out.
+
+    `step_layers` is the same step on per-layer lists of tensors (no stacking), for generation loops.
+    `banned` token ids get a -inf logit through the output bias, and the logits come out divided by
+    `temperature` (folded into the output layer), both at no cost per step.
+    """
 
     @torch.no_grad()
-    def __init__(self, model: SequenceModel):
+    def __init__(self, model: SequenceModel, banned: Sequence[int] = (), temperature: float = 1.0):
         c, rnn = model.config, model.rnn
-        self.cell, self.layers = c.cell, c.layers
+        self.cell, self.layers, h = c.cell, c.layers, c.hidden
+        # LSTM gate rows i, f, g, o become i, f, o, g: one sigmoid over the first three quarters
+        order = torch.cat([torch.arange(0, 2 * h), torch.arange(3 * h, 4 * h), torch.arange(2 * h, 3 * h)])
+        self._order = order if c.cell == "lstm" else None
         emb = model.embedding.weight if model.embedding is not None else None
-        self.w_ih_t, self.b_ih, self.w_hh_t, self.b_hh = [], [], [], []
+        self.w_ih_t: list[Tensor | None] = []
+        self.w_hh_t: list[Tensor] = []
+        self.b_ih: list[Tensor | None] = []
+        self.b_hh: list[Tensor | None] = []
         for layer in range(c.layers):
-            w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
-            b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+            w_ih, w_hh, b_ih, b_hh = (self._gates(getattr(rnn, f"{name}_l{layer}"))
+                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            if c.cell != "gru":  # the GRU keeps b_hh apart: its reset gate multiplies W_hn h + b_hn
+                b_ih, b_hh = b_ih + b_hh, None
             if layer == 0:
                 self.table = ((emb @ w_ih.t()) if emb is not None else w_ih.t().contiguous()) + b_ih
                 self.w_ih_t.append(None)
                 self.b_ih.append(None)
             else:
                 self.w_ih_t.append(w_ih.t().contiguous())
-                self.b_ih.append(b_ih.detach())
+                self.b_ih.append(b_ih)
             self.w_hh_t.append(w_hh.t().contiguous())
-            self.b_hh.append(b_hh.detach())
+            self.b_hh.append(b_hh)
         self.proj_t = model.proj.weight.t().contiguous() if model.proj is not None else None
-        self.dec_w_t = model.decoder.weight.t().contiguous()
-        self.dec_b = model.decoder.bias.detach()
+        self.dec_w_t = model.decoder.weight.t() / temperature
+        self.dec_b = model.decoder.bias.detach() / temperature
+        self.dec_b[list(banned)] = float("-inf")
+
+    def _gates(self, t: Tensor) -> Tensor:
+        return t.detach()[self._order] if self._order is not None else t.detach()
 
     @torch.no_grad()
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """tokens: [batch] ids; state: the model's state for the same batch."""
-        lstm = self.cell == "lstm"
-        hs, cs = (state[0], state[1]) if lstm else (state, None)
-        new_h, new_c = [], []
-        x = None
+        if self.cell == "lstm":
+            logits, hs, cs = self.step_layers(tokens, list(state[0].unbind(0)), list(state[1].unbind(0)))
+            return logits, (torch.stack(hs), torch.stack(cs))
+        logits, hs, _ = self.step_layers(tokens, list(state.unbind(0)), None)
+        return logits, torch.stack(hs)
+
+    def step_layers(self, tokens: Tensor, hs: list[Tensor], cs: list[Tensor] | None
+                    ) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
+        """One step on per-layer states hs (and cs for the LSTM), each [batch, hidden]."""
+        n = hs[0].size(1)
+        gi = self.table[tokens]
+        new_h: list[Tensor] = []
+        new_c: list[Tensor] = []
         for layer in range(self.layers):
             h = hs[layer]
-            gi = self.table[tokens] if layer == 0 else torch.addmm(self.b_ih[layer], x, self.w_ih_t[layer])
-            gh = torch.addmm(self.b_hh[layer], h, self.w_hh_t[layer])
-            if lstm:
-                i, f, g, o = (gi + gh).chunk(4, 1)
-                c = torch.sigmoid(f) * cs[layer] + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
+            if layer > 0:
+                gi = torch.addmm(self.b_ih[layer], new_h[-1], self.w_ih_t[layer])
+            if self.cell == "lstm":
+                ifo, g = torch.addmm(gi, h, self.w_hh_t[layer]).split([3 * n, n], 1)
+                i, f, o = torch.sigmoid(ifo).chunk(3, 1)
+                c = torch.addcmul(f * cs[layer], i, torch.tanh(g))
+                h = o * torch.tanh(c)
                 new_c.append(c)
             elif self.cell == "gru":
-                ir, iz, inn = gi.chunk(3, 1)
-                hr, hz, hn = gh.chunk(3, 1)
-                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                n = torch.tanh(inn + r * hn)
-                h = n + z * (h - n)
+                gi_rz, gi_n = gi.split([2 * n, n], 1)
+                gh_rz, gh_n = torch.addmm(self.b_hh[layer], h, self.w_hh_t[layer]).split([2 * n, n], 1)
+                r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, 1)
+                h = torch.lerp(torch.tanh(torch.addcmul(gi_n, r, gh_n)), h, z)
             elif self.cell == "rnn_relu":
-                h = torch.relu(gi + gh)
+                h = torch.relu(torch.addmm(gi, h, self.w_hh_t[layer]))
             else:
-                h = torch.tanh(gi + gh)
+                h = torch.tanh(torch.addmm(gi, h, self.w_hh_t[layer]))
             new_h.append(h)
-            x = h
-        if self.proj_t is not None:
-            x = x @ self.proj_t
-        logits = torch.addmm(self.dec_b, x, self.dec_w_t)
-        h_out = torch.stack(new_h)
-        return logits, ((h_out, torch.stack(new_c)) if lstm else h_out)
+        x = new_h[-1] if self.proj_t is None else new_h[-1] @ self.proj_t
+        return torch.addmm(self.dec_b, x, self.dec_w_t), new_h, (new_c if self.cell == "lstm" else None)

@@ -111,28 +111,34 @@ def window_scores(logp: np.ndarray, rate: int, window: float, threshold: float |
     return out
 
 
-def calibrate_threshold(model: Model, val: np.ndarray, window: float = 1.0) -> dict[str, float]:
-    """An anomaly threshold from validation recordings: the mean window surprise plus four standard deviations
-    (clean windows rarely pass it; an artefact that breaks the signal's pattern does). With fewer than 8
-    windows to measure a spread, ever shorter ones (down to a 16th) are used: their spread is wider, so the
-    threshold errs high rather than flagging clean signal."""
+CALIBRATED_WINDOWS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds
+
+
+def calibrate_anomaly(model: Model, val: np.ndarray) -> dict[str, Any]:
+    """Anomaly thresholds from validation recordings, one per window length: the mean window surprise plus
+    four standard deviations (clean windows rarely pass it; an artefact that breaks the signal's pattern
+    does). Longer windows average more samples, so their spread and threshold are smaller; lengths with
+    fewer than 8 validation windows are left out."""
     start = model.codec.start_ids[0]
     logps = [np.asarray(score_sequences(model.net, [piece[1:].tolist()], [start])[0].token_logprobs)
              for piece in np.split(val, np.where(val == start)[0][1:])]
-    size = window
-    bits = np.zeros(0)
-    while size >= window / 16:
-        bits = np.asarray([w.bits_per_sample for lp in logps for w in window_scores(lp, model.codec.sample_rate,
-                                                                                     size, None)
+    rows = []
+    for size in CALIBRATED_WINDOWS:
+        bits = np.asarray([w.bits_per_sample for lp in logps
+                           for w in window_scores(lp, model.codec.sample_rate, size, None)
                            if w.end - w.start >= size * 0.999])
         if len(bits) >= 8:
-            break
-        size /= 4
-    if len(bits) == 0:
-        return {}
-    return {"threshold_bits": round(float(bits.mean() + 4 * bits.std()), 4), "window_s": size,
-            "val_mean_bits": round(float(bits.mean()), 4), "val_std_bits": round(float(bits.std()), 4),
-            "val_windows": int(len(bits))}
+            rows.append({"window_s": size, "threshold_bits": round(float(bits.mean() + 4 * bits.std()), 4),
+                         "val_mean_bits": round(float(bits.mean()), 4), "val_std_bits": round(float(bits.std()), 4),
+                         "val_windows": int(len(bits))})
+    return {"windows": rows} if rows else {}
+
+
+def calibrated_threshold(anomaly: dict[str, Any], window: float) -> float | None:
+    """The threshold calibrated for the longest window not longer than `window` (a shorter window's spread is
+    wider, so its threshold errs high rather than flagging clean signal); None when none fits."""
+    fits = [row for row in anomaly.get("windows", []) if row["window_s"] <= window * 1.0001]
+    return fits[-1]["threshold_bits"] if fits else None
 
 
 class Model:
@@ -289,8 +295,12 @@ class Model:
         logp = np.asarray(score_sequences(self.net, [self.codec.encode(samples)], self.codec.start_ids)[0]
                           .token_logprobs)
         if threshold is None:
-            threshold = self.config.get("anomaly", {}).get("threshold_bits")
+            threshold = self.anomaly_threshold(window)
         return window_scores(logp, self.codec.sample_rate, window, threshold)
+
+    def anomaly_threshold(self, window: float) -> float | None:
+        """The bits-per-sample threshold calibrated at training time for windows of `window` seconds."""
+        return calibrated_threshold(self.config.get("anomaly", {}), window)
 
     def info(self) -> dict[str, Any]:
         """What the checkpoint is: domain, codec, model, data and training progress."""

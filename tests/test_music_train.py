@@ -291,7 +291,7 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     import soundfile
 
     monkeypatch.chdir(tmp_path)
-    t = np.arange(32000) / 8000
+    t = np.arange(80000) / 8000  # 10 s: the last 1 s validates and calibrates 8 windows of 0.125 s
     soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 250 * t), 8000)
     r = run("train", "tone.wav", "--layers", 1, "--hidden", 64, "--batch-size", 16, "--seq-len", 64,
             "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
@@ -312,8 +312,11 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     assert len(soundfile.read(tmp_path / "primed.wav")[0]) == 800 + 800  # the primer, then 0.1 s more
     assert (tmp_path / "primed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    config = seqgen.load(tmp_path / "checkpoints" / "tone-gru", device="cpu").config
-    assert config["anomaly"]["threshold_bits"] > config["anomaly"]["val_mean_bits"] > 0
+    model = seqgen.load(tmp_path / "checkpoints" / "tone-gru", device="cpu")
+    rows = model.config["anomaly"]["windows"]
+    assert all(row["threshold_bits"] > row["val_mean_bits"] > 0 for row in rows)
+    assert model.anomaly_threshold(0.125) == next(r["threshold_bits"] for r in rows if r["window_s"] == 0.125)
+    assert model.anomaly_threshold(0.01) is None  # shorter than any calibrated window
     t2 = np.arange(8000) / 8000
     burst = 0.5 * np.sin(2 * np.pi * 250 * t2)
     burst[4000:5000] = np.random.default_rng(0).uniform(-0.5, 0.5, 1000)  # 0.5-0.625 s: a noise burst

@@ -52,15 +52,19 @@ def test_stop_string_and_primer(trained):
 
 
 def test_draws_follow_the_model_distribution():
-    from seqgen.sample import choose
+    from seqgen.sample import GumbelNoise, choose
 
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     logits = torch.log(probs).repeat(100_000, 1)
-    draws = choose(logits, 1.0, None, None, torch.Generator().manual_seed(0))
-    freq = torch.bincount(draws, minlength=4) / len(draws)
-    torch.testing.assert_close(freq, probs, atol=0.006, rtol=0)
-    hot = torch.bincount(choose(logits, 0.5, None, None, torch.Generator().manual_seed(0)), minlength=4)
+    noise = GumbelNoise(100_000, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    for top_k, top_p in [(None, None), (4, None), (None, 1.0)]:  # the plain and the filtered path
+        draws = choose(logits, top_k, top_p, noise.next())
+        freq = torch.bincount(draws, minlength=4) / len(draws)
+        torch.testing.assert_close(freq, probs, atol=0.006, rtol=0)
+    hot = torch.bincount(choose(logits / 0.5, None, None, noise.next()), minlength=4)
     assert hot[0] / len(draws) > 0.65  # temperature below 1 sharpens: p^2 renormalised gives 0.69
+    top2 = torch.bincount(choose(logits, 2, None, noise.next()), minlength=4) / len(draws)
+    torch.testing.assert_close(top2, torch.tensor([0.625, 0.375, 0, 0]), atol=0.006, rtol=0)
 
 
 def test_min_length_holds_back_a_single_token_stop(trained):
