@@ -50,7 +50,7 @@ class GumbelNoise:
     """Standard Gumbel noise [num, vocab] per step, drawn from a seeded generator a block of steps at a time."""
 
     def __init__(self, num: int, vocab: int, generator: torch.Generator, device: torch.device):
-        self.shape = (max(1, (1 << 20) // (num * vocab)), num, vocab)  # about 4 MB of noise per draw
+        self.shape = (max(1, min(256, (1 << 20) // (num * vocab))), num, vocab)  # up to 256 steps, 4 MB
         self.generator, self.device = generator, device
         self.rows: list[Tensor] = []
 

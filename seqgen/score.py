@@ -77,6 +77,6 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
             logps.append(F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
         lp = torch.cat(logps, 1).cpu()  # lp[:, t] = log P(token t+1 | tokens <= t)
         for row, i in enumerate(idx):
-            per_token = lp[row, first - 1 : len(full[i]) - 1].double()
+            per_token = lp[row, first - 1 : max(first, len(full[i])) - 1].double()  # empty: no tokens
             results[i] = ScoreResult(per_token.numel(), per_token.sum().item(), per_token.tolist())
     return results

@@ -372,7 +372,7 @@ def score_tol(model: SequenceModel, ids: Sequence[int]) -> float:
 def test_score_total_is_the_sum_of_per_token_logprobs_of_the_forward_pass(
         case: tuple[SequenceModel, list[list[int]], list[int]]) -> None:
     """logprob = sum(token_logprobs); each token's log-prob is the forward pass's log_softmax at its position.
-    (An empty sequence without context is left to the xfail test below.)"""
+    (An empty sequence without context has its own test below.)"""
     model, seqs, context = case
     for seq, r in zip(seqs, score_sequences(model, seqs, context), strict=True):
         full = context + seq
@@ -423,15 +423,13 @@ def assert_same_scores(batched: Sequence, alone: Sequence, tols: Sequence[float]
 def test_batched_scoring_equals_one_at_a_time(case: tuple[SequenceModel, list[list[int]], list[int]],
                                               batch_size: int, chunk: int) -> None:
     """Scoring sequences of different lengths together (right-padded, any batch size and time chunk) gives what
-    scoring each alone gives. (An empty sequence without context is left to the xfail test below.)"""
+    scoring each alone gives. (An empty sequence without context has its own test below.)"""
     model, seqs, context = case
     alone = [score_sequences(model, [s], context)[0] for s in seqs]
     tols = [score_tol(model, context + s) for s in seqs]
     assert_same_scores(score_sequences(model, seqs, context, batch_size=batch_size, chunk=chunk), alone, tols)
 
 
-@pytest.mark.xfail(reason="score_sequences: an empty sequence with no context, batched with a sequence of 3+ tokens, "
-                          "is scored over the padding (slice lp[row, 0:-1]) instead of as 0 tokens", strict=True)
 @settings(max_examples=10, deadline=None)
 @given(scoring_cases(allow_empty=True))
 @example((tiny_model(ModelConfig(vocab_size=7, cell="lstm", layers=1, hidden=8, embed=0), 0), [[], [0, 0, 0]], []))
