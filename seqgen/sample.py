@@ -52,13 +52,16 @@ class GumbelNoise:
     def __init__(self, num: int, vocab: int, generator: torch.Generator, device: torch.device):
         self.shape = (max(1, min(256, (1 << 20) // (num * vocab))), num, vocab)  # up to 256 steps, 4 MB
         self.generator, self.device = generator, device
-        self.rows: list[Tensor] = []
+        self.block: Tensor | None = None
+        self.used = 0
 
     def next(self) -> Tensor:
-        if not self.rows:
-            block = torch.empty(self.shape, device=self.device).exponential_(generator=self.generator).log_().neg_()
-            self.rows = list(block.unbind(0))[::-1]
-        return self.rows.pop()
+        if self.block is None or self.used == self.shape[0]:
+            block = torch.empty(self.shape, device=self.device).exponential_(generator=self.generator)
+            self.block = block.log_().neg_()
+            self.used = 0
+        self.used += 1
+        return self.block[self.used - 1]
 
 
 def _ends_with(seq: list[int], suffix: list[int]) -> bool:

@@ -81,14 +81,14 @@ class Stepper:
             if layer > 0:
                 gi = torch.addmm(self.b_ih[layer], new_h[-1], self.w_ih_t[layer])
             if self.cell == "lstm":
-                ifo, g = torch.addmm(gi, h, self.w_hh_t[layer]).split([3 * n, n], 1)
+                ifo, g = torch.addmm(gi, h, self.w_hh_t[layer]).split_with_sizes([3 * n, n], 1)
                 i, f, o = torch.sigmoid(ifo).chunk(3, 1)
                 c = torch.addcmul(f * cs[layer], i, torch.tanh(g))
                 h = o * torch.tanh(c)
                 new_c.append(c)
             elif self.cell == "gru":
-                gi_rz, gi_n = gi.split([2 * n, n], 1)
-                gh_rz, gh_n = torch.addmm(self.b_hh[layer], h, self.w_hh_t[layer]).split([2 * n, n], 1)
+                gi_rz, gi_n = gi.split_with_sizes([2 * n, n], 1)
+                gh_rz, gh_n = torch.addmm(self.b_hh[layer], h, self.w_hh_t[layer]).split_with_sizes([2 * n, n], 1)
                 r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, 1)
                 h = torch.lerp(torch.tanh(torch.addcmul(gi_n, r, gh_n)), h, z)
             elif self.cell == "rnn_relu":

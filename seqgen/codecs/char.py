@@ -10,6 +10,7 @@ import numpy as np
 from seqgen.codecs.base import Codec, register
 
 UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines cuts
 
 
 @register
@@ -48,7 +49,7 @@ class CharCodec(Codec):
         for t in texts:
             seen.update(t)
         if boundaries:
-            seen.discard("\n")  # lines become <bos> ... <eos>
+            seen -= LINE_BREAKS  # lines become <bos> ... <eos>
         else:
             seen.add("\n")  # the start context of every sequence (see encode_corpus)
         return cls(seen, boundaries=boundaries)
