@@ -121,17 +121,20 @@ class TBPTTBatches:
         usable = len(tokens) - offset - 1
         self.row_len = usable // self.batch_size
         n = self.row_len * self.batch_size
-        data = torch.from_numpy(tokens[offset : offset + n + 1].astype(np.int64))
-        self.x = data[:n].view(self.batch_size, self.row_len)
-        self.y = data[1 : n + 1].view(self.batch_size, self.row_len)
+        # views of the compact (possibly memory-mapped) stream; each window becomes int64 only when read
+        self.x = tokens[offset : offset + n].reshape(self.batch_size, self.row_len)
+        self.y = tokens[offset + 1 : offset + n + 1].reshape(self.batch_size, self.row_len)
 
     def __len__(self) -> int:
         return self.row_len // self.seq_len
 
     def window(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and next-token targets of window i, each [batch, seq_len]."""
-        s = i * self.seq_len
-        return self.x[:, s : s + self.seq_len], self.y[:, s : s + self.seq_len]
+        return self._read(i * self.seq_len)
+
+    def _read(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.x[:, s : s + self.seq_len], self.y[:, s : s + self.seq_len]
+        return torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(len(self)):
@@ -140,4 +143,4 @@ class TBPTTBatches:
     def all_windows(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Every window including a shorter last one, so evaluation covers each token of the rows."""
         for s in range(0, self.row_len, self.seq_len):
-            yield self.x[:, s : s + self.seq_len], self.y[:, s : s + self.seq_len]
+            yield self._read(s)

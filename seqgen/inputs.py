@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from seqgen import token_cache
 from seqgen.codecs import CharCodec, Codec, MuLawCodec, NoteEventCodec
 from seqgen.corpora import Corpus, get_corpus
 from seqgen.data import Document, read_text_documents, resolve_paths, split_stream, to_array
@@ -129,6 +130,13 @@ def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None
 
 def _text(inputs: Inputs, codec: Codec | None, val_fraction: float, boundaries: bool,
           max_files: int | None) -> TrainingData:
+    big = not inputs.corpora and sum(f.stat().st_size for f in inputs.files) >= token_cache.MMAP_MIN_BYTES
+    key = token_cache.corpus_key(inputs.files, {"boundaries": boundaries, "codec": codec and codec.to_dict()})
+    cached = token_cache.load(key) if big else None
+    if cached is not None:
+        meta, tokens = cached
+        return _text_data(codec or CharCodec.from_dict(meta["codec"]), tokens, meta["documents"], val_fraction,
+                          [f"text tokens memory-mapped from the cache ({len(tokens):,} tokens, encoded before)"])
     docs: list[Document] = [d for c in inputs.corpora for d in c.documents(max_files)]
     if inputs.files:
         try:
@@ -140,11 +148,21 @@ def _text(inputs: Inputs, codec: Codec | None, val_fraction: float, boundaries: 
             raise SeqgenError(f"no music files ({' '.join(MUSIC_SUFFIXES)}) found, and {e}") from None
     codec = codec or CharCodec.fit((d.text for d in docs), boundaries=boundaries)
     tokens = to_array(codec.encode_corpus([d.text for d in docs]), codec.vocab_size)
+    if not big:
+        return _text_data(codec, tokens, len(docs), val_fraction, [])
+    tokens = token_cache.store(key, {"codec": codec.to_dict(), "documents": len(docs)}, tokens)
+    mapped = isinstance(tokens, np.memmap)
+    return _text_data(codec, tokens, len(docs), val_fraction,
+                      [f"text tokens memory-mapped ({len(tokens):,} tokens)"] if mapped else [])
+
+
+def _text_data(codec: Codec, tokens: np.ndarray, documents: int, val_fraction: float,
+               notes: list[str]) -> TrainingData:
     train, val = split_stream(tokens, val_fraction)
     if len(train) < 2:
         raise SeqgenError(f"too little text to train on ({len(tokens)} tokens)")
-    return TrainingData(codec, train, val, {"documents": len(docs), "tokens": int(len(tokens)),
-                                            "train_tokens": int(len(train)), "val_tokens": int(len(val))})
+    return TrainingData(codec, train, val, {"documents": documents, "tokens": int(len(tokens)),
+                                            "train_tokens": int(len(train)), "val_tokens": int(len(val))}, notes)
 
 
 def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose: int, seed: int,

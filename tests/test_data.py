@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from seqgen.corpora import get_corpus, split_abc_tunes
 from seqgen.data import TBPTTBatches, read_text_documents, resolve_paths, split_stream
@@ -69,3 +70,25 @@ def test_folk_abc_corpus_reads_thousands_of_real_tunes():
     assert len(docs) > 4000
     assert all(d.text.startswith("X:") for d in docs)
     assert sum(len(d.text) for d in docs) > 1_000_000
+
+
+def test_large_text_is_memory_mapped_and_read_back_from_the_cache(tmp_path, monkeypatch):
+    from seqgen import inputs, token_cache
+
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(token_cache, "MMAP_MIN_BYTES", 1000)
+    text = tmp_path / "big.txt"
+    text.write_text("to be or not to be, that is the question\n" * 100, encoding="utf-8")
+    first = inputs.prepare([text], 0.1)
+    assert isinstance(first.train, np.memmap) and first.train.dtype == np.uint16
+    assert first.notes == ["text tokens memory-mapped (4,101 tokens)"]
+    again = inputs.prepare([text], 0.1)
+    assert again.notes[0].startswith("text tokens memory-mapped from the cache")
+    assert again.codec.to_dict() == first.codec.to_dict()
+    np.testing.assert_array_equal(again.train, first.train)
+    np.testing.assert_array_equal(again.val, first.val)
+    b = TBPTTBatches(again.train, batch_size=4, seq_len=10)
+    x, y = b.window(1)
+    assert x.dtype == torch.int64 and torch.equal(x[0, 1:], y[0, :-1])
+    text.write_text("something else entirely\n" * 200, encoding="utf-8")  # changed file: encoded afresh
+    assert not inputs.prepare([text], 0.1).notes[0].startswith("text tokens memory-mapped from the cache")

@@ -10,6 +10,7 @@ import numpy as np
 from seqgen.codecs.base import Codec, register
 
 UNK, BOS, EOS = "<unk>", "<bos>", "<eos>"
+ENCODE_CHUNK = 1 << 22  # characters encoded per numpy call
 LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines cuts
 
 
@@ -61,12 +62,16 @@ class CharCodec(Codec):
     def encode(self, text: str) -> list[int]:
         return self.encode_array(text).tolist()
 
-    def encode_array(self, text: str) -> np.ndarray:
-        """Vectorised encoding straight to a numpy array (large corpora never become Python lists)."""
-        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    def encode_array(self, text: str, dtype: np.dtype | type = np.int64, out: np.ndarray | None = None) -> np.ndarray:
+        """Vectorised encoding straight to a numpy array, a few million characters at a time (large corpora
+        never become Python lists, nor 4-byte code-point copies of the whole text); fills `out` if given."""
+        out = np.empty(len(text), dtype=dtype) if out is None else out
         table = self._table
-        ids = table[np.minimum(points, len(table) - 1)]  # the table's last slot is <unk>, past every char
-        return ids.astype(np.int64)
+        for start in range(0, len(text), ENCODE_CHUNK):
+            piece = text[start : start + ENCODE_CHUNK]
+            points = np.frombuffer(piece.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+            out[start : start + len(piece)] = table[np.minimum(points, len(table) - 1)]  # last slot: <unk>
+        return out
 
     def unknown_chars(self, text: str) -> list[str]:
         """Characters of `text` outside the vocabulary, in order of first appearance."""
@@ -87,7 +92,13 @@ class CharCodec(Codec):
         a scored text or a primer does, and the first token of any text has a context to be predicted from."""
         if self.boundaries:
             return super().encode_corpus(documents)
-        return self.encode_array("\n" + "\n".join(documents))
+        out = np.empty(sum(len(d) + 1 for d in documents), dtype=np.uint16 if self.vocab_size <= 65535 else np.int32)
+        newline, pos = self.stoi["\n"], 0
+        for d in documents:
+            out[pos] = newline
+            self.encode_array(d, out=out[pos + 1 : pos + 1 + len(d)])
+            pos += len(d) + 1
+        return out
 
     def encode_document(self, text: str) -> list[int]:
         """Training form of a document: with boundaries every non-empty line is `<bos> line <eos>`."""
