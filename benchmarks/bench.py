@@ -2,7 +2,9 @@
 """Speed of seqgen against a plain-PyTorch yardstick, measured in one run on the same machine.
 
 Three figures for a given cell and size, each over a time budget:
-  train   tokens/s of seqgen's training step (TBPTT windows, AdamW, clipping) on tiny-shakespeare
+  train   tokens/s of seqgen's training step (TBPTT windows, AdamW, clipping) on tiny-shakespeare, in fp32
+          and then, from the same initial weights for the same number of steps, with --precision bf16
+          (bfloat16 autocast); the mean training loss of the last 10 steps of both
   sample  steps/s of batch-1 generation (seqgen.sample.generate, temperature 0.8)
   score   sequences/s of scoring the corpus lines (seqgen.score.score_sequences, batched by length)
 plus peak resident memory. The yardstick (../shared/bench/reference.py by default) runs in a child
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -40,20 +43,23 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
-def bench_train(model: SequenceModel, tokens, batch: int, seq_len: int, seconds: float) -> tuple[float, float]:
+def bench_train(model: SequenceModel, tokens, batch: int, seq_len: int, seconds: float = math.inf,
+                steps: float = math.inf, precision: str = "fp32") -> tuple[float, float, int]:
+    """Train for `seconds` or `steps`, whichever ends first: (tokens/s, mean loss of the last 10 steps, steps)."""
     batches = TBPTTBatches(tokens, batch, seq_len)
     opt = make_optimizer(model, TrainConfig(lr=2e-3))
     model.train()
-    hidden, done, i, loss = None, 0, 0, float("nan")
+    hidden, done, i, losses = None, 0, 0, []
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
+    while time.perf_counter() - t0 < seconds and len(losses) < steps:
         if i == len(batches):
             i, hidden = 0, None
         x, y = batches.window(i)
-        loss, _, hidden = train_step(model, opt, x, y, hidden, 5.0)
+        loss, _, hidden = train_step(model, opt, x, y, hidden, 5.0, precision)
+        losses.append(loss)
         done += x.numel()
         i += 1
-    return done / (time.perf_counter() - t0), loss
+    return done / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:]), len(losses)
 
 
 def bench_sample(model: SequenceModel, seconds: float) -> float:
@@ -90,18 +96,23 @@ def main() -> None:
     if not a.text.is_file():
         sys.exit(f"bench.py: {a.text}: no such file (give --text FILE)")
 
-    torch.manual_seed(0)
     text = a.text.read_text(encoding="utf-8")
     codec = CharCodec.fit([text])
     tokens = to_array(codec.encode(text), codec.vocab_size)
-    model = SequenceModel(ModelConfig(vocab_size=codec.vocab_size, cell=a.cell, layers=a.layers, hidden=a.hidden,
-                                      embed=a.embed or a.hidden))
-    train_tps, loss = bench_train(model, tokens, a.batch, a.seq_len, a.seconds)
+    config = ModelConfig(vocab_size=codec.vocab_size, cell=a.cell, layers=a.layers, hidden=a.hidden,
+                         embed=a.embed or a.hidden)
+    torch.manual_seed(0)
+    model = SequenceModel(config)
+    train_tps, loss, steps = bench_train(model, tokens, a.batch, a.seq_len, seconds=a.seconds)
+    torch.manual_seed(0)  # the same initial weights, the same windows, the same number of steps
+    bf16_tps, bf16_loss, _ = bench_train(SequenceModel(config), tokens, a.batch, a.seq_len, steps=steps,
+                                         precision="bf16")
     model.eval()
     sample_sps = bench_sample(model, a.seconds)
     lines = [codec.encode(ln) for ln in text.splitlines() if len(ln) > 1]
     score_sps = bench_score(model, lines, a.seconds)
-    ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4),
+    ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4), "train_steps": steps,
+            "train_bf16_tokens_per_s": round(bf16_tps), "train_bf16_loss_nats": round(bf16_loss, 4),
             "sample_steps_per_s": round(sample_sps), "score_sequences_per_s": round(score_sps),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     out = {"config": {"cell": a.cell, "hidden": a.hidden, "layers": a.layers, "embed": a.embed or a.hidden,

@@ -9,6 +9,7 @@ import click
 
 from cli.datasets import datasets
 from cli.info import info
+from cli.plot import plot
 from cli.sample import sample
 from cli.score import score
 from cli.train import train
@@ -59,6 +60,7 @@ def cli() -> None:
       seqgen train input.txt --cell gru --max-time 600
       seqgen score "The apple and pear salad" "The apple and pair salad"
       seqgen info
+      seqgen plot                           # the newest run's losses against time and steps
 
     Checkpoints go to ./checkpoints/NAME; sample, score and info use the newest one unless -c is given.
     """
@@ -68,6 +70,7 @@ cli.add_command(train)
 cli.add_command(sample)
 cli.add_command(score)
 cli.add_command(info)
+cli.add_command(plot)
 cli.add_command(datasets)
 
 

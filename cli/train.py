@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import textwrap
 
 import click
 
@@ -12,6 +13,11 @@ from cli.options import SEED, device_option
 from cli.progress import ProgressBar
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
 from seqgen.models import CELLS
+from seqgen.presets import PRESETS
+from seqgen.train import PRECISIONS
+
+PRESET_HELP = "\n".join(textwrap.fill(f"{p.name}: {p.description}; DATA: {p.data}. Sets {p.flags()}.", 100,
+                                       initial_indent="  ", subsequent_indent="    ") for p in PRESETS.values())
 
 HELP = f"""Train a model on DATA: files, folders, glob patterns or built-in corpus names.
 
@@ -28,8 +34,13 @@ Examples:
   seqgen train midi_folder/ --max-files 200 --out checkpoints/piano
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
   seqgen train --resume checkpoints/piano --max-time 1200
+  seqgen train data/tinyshakespeare --preset shakespeare-cpu
+\b
+Presets (--preset NAME; options given on the command line override the preset's):
+{PRESET_HELP}
 
-Prints the checkpoint folder and the final validation loss in nats per token.
+Prints the checkpoint folder and the final validation loss in nats per token; the folder also gets curve.png
+(losses against time and steps; `seqgen plot` redraws it).
 """
 
 
@@ -38,6 +49,8 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @click.option("-o", "--out", type=click.Path(), help="Checkpoint folder. Default: checkpoints/<data>-<cell>[-N].")
 @click.option("--resume", type=click.Path(), help="Continue the checkpoint in this folder from its saved step.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
+@click.option("--preset", type=click.Choice(list(PRESETS)),
+              help="Start from a named preset's settings (listed above); a budget given replaces the preset's.")
 @click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: gru]")
 @click.option("--layers", type=click.IntRange(min=1), help="Stacked recurrent layers.  [default: 2]")
 @click.option("--hidden", type=click.IntRange(min=1), help="Hidden units per layer.  [default: 256]")
@@ -85,15 +98,19 @@ Prints the checkpoint folder and the final validation loss in nats per token.
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
               help="Tail of the data held out for validation.  [default: 0.1]")
 @click.option("--seed", type=SEED, help="Fixes initialisation, data order and dropout.  [default: 0]")
+@click.option("--precision", type=click.Choice(PRECISIONS),
+              help="bf16: forward pass under bfloat16 autocast, fp32 weights and loss; faster where the CPU "
+                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.  [default: fp32]")
 @device_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, sentences: bool,
-          max_files: int | None, device: str, quiet: bool, **options: object) -> None:
+def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, preset: str | None,
+          sentences: bool, max_files: int | None, device: str, quiet: bool, **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
     bar = ProgressBar(enabled=not quiet)
     try:
         result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
-                              boundaries=sentences, overwrite=overwrite, max_files=max_files, **options)
+                              boundaries=sentences, overwrite=overwrite, max_files=max_files, preset=preset,
+                              **options)
     finally:
         bar.close()
     click.echo(f"checkpoint: {result.folder}")

@@ -18,12 +18,15 @@ from seqgen.errors import SeqgenError
 from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, split_corpora
 from seqgen.models import ModelConfig
 from seqgen.pieces import FileProgress
+from seqgen.presets import get_preset
+from seqgen.render import plot_training_curve, read_losses
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
 from seqgen.trained import Model, calibrate_anomaly
 
 DEFAULT_DATA = "folk"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
 BUDGETS = ("max_time", "max_steps", "epochs")
+CURVE = "curve.png"  # drawn from metrics.jsonl after every run
 # GRU learns most per CPU second: 600 s on 2 cores gave tinyshakespeare GRU 1.47 vs LSTM 1.66 nats/char,
 # and Bach chorales GRU 1.25 vs LSTM 1.41 nats/event
 MODEL_DEFAULTS = {"cell": "gru", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
@@ -43,14 +46,16 @@ def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
 def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None = None, *,
           resume: str | Path | None = None, progress: ProgressFn | None = None, device: str = "auto",
           boundaries: bool = False, overwrite: bool = False, max_files: int | None = None,
-          **options: Any) -> TrainResult:
+          preset: str | None = None, **options: Any) -> TrainResult:
     """Train a model on `data` (corpus names, files, folders, globs; default: the `folk` music corpus).
 
     `options` are model settings (cell, layers, hidden, embed, dropout, tie_weights), music codec settings
     (step_ms, max_shift_ms, velocity_bins, drums, program) and TrainConfig fields (batch_size, seq_len, lr,
-    max_time, max_steps, epochs, transpose, seed, ...); unset ones take defaults. `max_files` limits each
-    corpus or file list to a fixed random subset. With `resume`, training continues in that checkpoint
-    folder from its saved step; the model and codec come from the checkpoint and only training options change.
+    max_time, max_steps, epochs, transpose, seed, precision, ...); unset ones take the `preset`'s values (see
+    seqgen.presets; a budget given replaces the preset's), then defaults. `max_files` limits each corpus or file
+    list to a fixed random subset. With `resume`, training continues in that checkpoint folder from its saved
+    step; the model and codec come from the checkpoint and only training options change. The checkpoint folder
+    gets curve.png, the losses of metrics.jsonl drawn against seconds and steps.
     """
     options = {k: v for k, v in options.items() if v is not None}
     codec_names = {k for names in CODEC_OPTIONS.values() for k in names}
@@ -63,13 +68,19 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     dev = resolve_device(device)
     if resume is not None:
         clash = [name for name, given in (("--out", out is not None), ("--overwrite", overwrite),
-                                          ("--sentences", boundaries)) if given]
+                                          ("--sentences", boundaries), ("--preset", preset is not None)) if given]
         if clash:
             raise SeqgenError(f"--resume continues in its own folder with its own codec; drop {', '.join(clash)}")
         if max_files is not None:
             raise SeqgenError("--resume reads the same files as the run it continues; drop --max-files")
         return _resume(Path(resume), list(data or []), options, dev, progress)
 
+    if preset is not None:
+        chosen = get_preset(preset)
+        if not data:
+            raise SeqgenError(f"--preset {preset} needs DATA: {chosen.data}")
+        budget_given = bool(set(BUDGETS) & set(options))
+        options = {**{k: v for k, v in chosen.options.items() if not (budget_given and k in BUDGETS)}, **options}
     data = list(data or [DEFAULT_DATA])
     if data == [DEFAULT_DATA] and not set(BUDGETS) & set(options):
         options["max_time"] = DEFAULT_DATA_BUDGET_S
@@ -106,7 +117,7 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     run_config = {
         "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": codec.domain,
         "codec": codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
-        "data": prepared.summary,
+        "data": prepared.summary, **({"preset": preset} if preset is not None else {}),
     }
     _report_notes(progress, prepared.notes)
     # A new run writes into a folder of its own; with --overwrite the old checkpoint is replaced only once
@@ -127,7 +138,28 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     result.folder = folder
     if prepared.codec.domain == "waveform" and len(prepared.val) > 1:
         _calibrate(folder, prepared.val)
+    _draw_curve(folder)
     return result
+
+
+def _draw_curve(folder: Path) -> None:
+    """curve.png for the run just ended, unless it logged no loss at all (fewer steps than one log interval and
+    no validation data)."""
+    if any(read_losses(folder / checkpoint.METRICS)):
+        plot_curve(folder)
+
+
+def plot_curve(path: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """Draw a checkpoint's training and validation losses from its metrics.jsonl against seconds and steps, as a
+    PNG at `out` (default: curve.png in the folder; checkpoint default: the newest); returns where it went."""
+    folder = Path(path) if path is not None else checkpoint.newest()
+    config = checkpoint.read_config(folder)
+    model, train = config["model"], config["train"]
+    title = (f"{folder.name}: {model.get('cell')} {model.get('layers')}x{model.get('hidden')}, "
+             f"{train.get('precision', 'fp32')}")
+    target = Path(out) if out is not None else folder / CURVE
+    plot_training_curve(folder / checkpoint.METRICS, target, title)
+    return target
 
 
 def _calibrate(folder: Path, val: Any) -> None:
@@ -189,6 +221,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
     result = trainer.run()
     if codec.domain == "waveform" and len(prepared.val) > 1:
         _calibrate(folder, prepared.val)
+    _draw_curve(folder)
     return result
 
 

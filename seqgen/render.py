@@ -1,4 +1,5 @@
-"""Listen to and look at generated music: a WAV via FluidSynth (or sine waves without it) and a PNG piano roll.
+"""Listen to and look at generated music: a WAV via FluidSynth (or sine waves without it) and a PNG piano roll;
+and look at a training run: its losses against time and steps.
 
 Every file is written through `atomic_write`, so a failure never leaves a half-written WAV or PNG behind.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -176,6 +178,56 @@ def plot_signal(samples: np.ndarray, sample_rate: float, path: Path, title: str 
             axes[1].legend(loc="upper right", fontsize="small")
         axes[1].set(ylabel="bits/sample")
     axes[-1].set(xlabel="time (s)")
+    _write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+
+
+Point = tuple[int, float, float]  # step, seconds of training, loss
+
+
+def read_losses(metrics: Path) -> tuple[list[Point], list[Point]]:
+    """The training and validation losses of a metrics.jsonl as (step, seconds, loss), in step order; records a
+    resumed run wrote again for steps it had already logged replace the earlier ones."""
+    if not metrics.is_file():
+        raise SeqgenError(f"{metrics.parent}: no {metrics.name} (the trainer writes it while training)")
+    series: dict[str, list[Point]] = {"train_loss": [], "val_loss": []}
+    for n, line in enumerate(metrics.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line)
+            found = [(key, (int(record["step"]), float(record["elapsed_s"]), float(record[key])))
+                     for key in series if record.get(key) is not None]  # val_loss is null without validation data
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            raise SeqgenError(f"{metrics}: line {n} is not a metrics record (damaged file)") from None
+        for key, point in found:
+            points = series[key]
+            while points and points[-1][0] >= point[0]:
+                points.pop()
+            points.append(point)
+    return series["train_loss"], series["val_loss"]
+
+
+def plot_training_curve(metrics: Path, path: Path, title: str = "") -> None:
+    """Write a PNG of a run's training and validation loss against seconds of training (left) and steps (right),
+    read from its metrics.jsonl, with the best validation loss marked."""
+    train, val = read_losses(Path(metrics))
+    if not train and not val:
+        raise SeqgenError(f"{metrics}: no losses logged yet, nothing to plot")
+    fig = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    best = min(val, key=lambda p: p[2]) if val else None
+    for ax, x, xlabel in zip(axes, (1, 0), ("seconds of training", "step"), strict=True):
+        if train:
+            ax.plot([p[x] for p in train], [p[2] for p in train], color="tab:blue", linewidth=1, label="training")
+        if val:
+            ax.plot([p[x] for p in val], [p[2] for p in val], color="tab:orange", marker="o", markersize=3,
+                    label="validation")
+        if best is not None:
+            ax.plot(best[x], best[2], marker="*", markersize=12, color="tab:red", linestyle="none",
+                    label=f"best validation {best[2]:.4f} (step {best[0]})")
+        ax.set(xlabel=xlabel)
+        ax.grid(color="0.9")
+    axes[0].set(ylabel="loss (nats/token)")
+    axes[0].legend(loc="upper right", fontsize="small")
+    fig.suptitle(title)
     _write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
 
 

@@ -1,5 +1,6 @@
 """The training loop: TBPTT over contiguous windows, AdamW, global-norm clipping, warmup + cosine LR,
-periodic validation that keeps the best weights, exact resume, and progress through a callback."""
+optional bfloat16 autocast, periodic validation that keeps the best weights, exact resume, and progress
+through a callback."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from seqgen import checkpoint
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state
+
+PRECISIONS = ("fp32", "bf16")
+_NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)  # a pass-through: backward and step unscaled
 
 
 @dataclass
@@ -40,6 +44,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     transpose: int = 0
     seed: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.max_steps is None and self.max_time is None:
@@ -55,6 +60,7 @@ class TrainConfig:
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
             "seed": 0 <= self.seed < 2**63,
             "transpose": 0 <= self.transpose <= 24,
+            "precision": self.precision in PRECISIONS,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -120,30 +126,49 @@ def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               hidden: State | None, clip: float) -> tuple[float, float, State]:
-    """One BPTT step: loss, backward, clip the global gradient norm to `clip`, update.
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The forward pass's context: bfloat16 autocast for "bf16" (fp32 weights stay the master copy); off for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-    Returns (loss, gradient norm before clipping, detached final state)."""
-    logits, hidden = model(x, hidden)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling for bf16 on CUDA, where autocast runs cuDNN's recurrent kernels in float16 whatever the dtype
+    asked for, so their gradients would underflow unscaled; a pass-through everywhere else."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "bf16" and device.type == "cuda")
+
+
+def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               hidden: State | None, clip: float, precision: str = "fp32",
+               scaler: torch.amp.GradScaler = _NO_SCALING) -> tuple[float, float, State]:
+    """One BPTT step: forward pass under `precision`, loss in fp32, backward (through `scaler`), clip the global
+    gradient norm to `clip`, update.
+
+    Returns (loss, gradient norm before clipping, detached final state in fp32)."""
+    with autocast(x.device, precision):
+        logits, hidden = model(x, hidden)
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    opt.step()
-    return loss.item(), norm.item(), detach_state(hidden)
+    scaler.step(opt)
+    scaler.update()
+    state = detach_state(hidden)  # bf16 cells return a bf16 state: carry it in fp32 like the weights
+    return loss.item(), norm.item(), tuple(s.float() for s in state) if isinstance(state, tuple) else state.float()
 
 
 @torch.no_grad()
-def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device) -> float:
-    """Mean next-token loss in nats over every token of the batched stream."""
+def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, precision: str = "fp32") -> float:
+    """Mean next-token loss in nats over every token of the batched stream (forward pass under `precision`,
+    the loss summed in fp32)."""
     was_training = model.training
     model.eval()
     total, count, hidden = 0.0, 0, None
     for x, y in batches.all_windows():
         x, y = x.to(device), y.to(device)
-        logits, hidden = model(x, hidden)
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+        with autocast(device, precision):
+            logits, hidden = model(x, hidden)
+        total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
         count += y.numel()
     model.train(was_training)
     return total / count
@@ -160,7 +185,10 @@ class Trainer:
         self.train_tokens, self.run_config = train_tokens, run_config
         self.val = TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len) if len(val_tokens) >= 2 else None
         self.report = progress or (lambda p: None)
+        if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise SeqgenError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
         self.opt = make_optimizer(self.model, cfg)
+        self.scaler = grad_scaler(device, cfg.precision)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.s: dict[str, Any] = {"step": 0, "epoch": 0, "window": 0, "offset": 0, "elapsed": 0.0,
                                   "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None}
@@ -187,7 +215,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         st = {"loop": dict(self.s), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "data_rng": self.data_rng.get_state(), "torch_rng": torch.get_rng_state(),
-              "hidden": self.hidden}
+              "hidden": self.hidden, "scaler": self.scaler.state_dict()}
         if torch.cuda.is_available():
             st["cuda_rng"] = torch.cuda.get_rng_state_all()
         return st
@@ -196,6 +224,8 @@ class Trainer:
         self.s.update(st["loop"])
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["optimizer"])
+        if st.get("scaler"):  # saved by a scaled (bf16 on CUDA) run
+            self.scaler.load_state_dict(st["scaler"])
         self.data_rng.set_state(st["data_rng"])
         torch.set_rng_state(st["torch_rng"])
         if "cuda_rng" in st and torch.cuda.is_available():
@@ -245,7 +275,7 @@ class Trainer:
         })
 
     def _validate_and_save(self) -> float | None:
-        val_loss = evaluate(self.model, self.val, self.device) if self.val is not None else None
+        val_loss = evaluate(self.model, self.val, self.device, self.cfg.precision) if self.val is not None else None
         self.s["last_val"] = val_loss
         self._save(val_loss)
         record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
@@ -274,7 +304,8 @@ class Trainer:
                     g["lr"] = lr
                 x, y = self.batches.window(s["window"])
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip)
+                loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
+                                                     self.scaler)
                 if not math.isfinite(loss):
                     saved = (f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None
                              else "nothing was saved")
