@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of training ECG (4 recordings)")
     ap.add_argument("--max-time", type=float, default=300.0, help="training budget in seconds")
     ap.add_argument("--window", type=float, default=2.0, help="scored window in seconds")
+    ap.add_argument("--seq-len", type=int, default=None, help="training window in samples (default: seqgen's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="windows per step (default: seqgen's)")
     ap.add_argument("--out", default=None, help="checkpoint folder (default: a temporary one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="seqgen-ecg-"))
@@ -88,7 +90,8 @@ def main() -> None:
         write_recording(files[-1], synthetic_ecg(each, seed=i, heart_rate=hr), RATE)
     folder = Path(args.out) if args.out else work / "ckpt"
     t0 = time.perf_counter()
-    result = seqgen.train([str(f) for f in files], folder, max_time=args.max_time, device="cpu", overwrite=True)
+    result = seqgen.train([str(f) for f in files], folder, max_time=args.max_time, device="cpu", overwrite=True,
+                          seq_len=args.seq_len, batch_size=args.batch_size)
     train_s = time.perf_counter() - t0
     model = seqgen.load(folder, device="cpu")
 
@@ -111,6 +114,7 @@ def main() -> None:
     flagged = np.array([bool(w.anomaly) for w in windows])
     print(json.dumps({
         "train_minutes": args.minutes, "train_seconds": round(train_s, 1), "steps": result.steps,
+        "seq_len": model.config["train"]["seq_len"], "batch_size": model.config["train"]["batch_size"],
         "best_val_loss_nats": result.best_val_loss,
         "heldout_bits_per_sample": round(float(np.mean([w.bits_per_sample for w in clean])), 4),
         "heldout_mulaw_unigram_entropy_bits": round(entropy_bits, 4),
