@@ -71,11 +71,11 @@ def bench_sample(model: SequenceModel, seconds: float) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def bench_score(model: SequenceModel, lines: list[list[int]], seconds: float) -> float:
+def bench_score(model: SequenceModel, lines: list[list[int]], seconds: float, precision: str = "fp32") -> float:
     done, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds and done < len(lines):
         chunk = lines[done : done + 1024]
-        score_sequences(model, chunk, batch_size=128)
+        score_sequences(model, chunk, batch_size=128, precision=precision)
         done += len(chunk)
     return done / (time.perf_counter() - t0)
 
@@ -111,9 +111,11 @@ def main() -> None:
     sample_sps = bench_sample(model, a.seconds)
     lines = [codec.encode(ln) for ln in text.splitlines() if len(ln) > 1]
     score_sps = bench_score(model, lines, a.seconds)
+    score_bf16_sps = bench_score(model, lines, a.seconds, "bf16")
     ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4), "train_steps": steps,
             "train_bf16_tokens_per_s": round(bf16_tps), "train_bf16_loss_nats": round(bf16_loss, 4),
             "sample_steps_per_s": round(sample_sps), "score_sequences_per_s": round(score_sps),
+            "score_bf16_sequences_per_s": round(score_bf16_sps),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     out = {"config": {"cell": a.cell, "hidden": a.hidden, "layers": a.layers, "embed": a.embed or a.hidden,
                       "batch": a.batch, "seq_len": a.seq_len, "seconds": a.seconds,
@@ -130,7 +132,9 @@ def main() -> None:
         out["ratio_seqgen_over_reference"] = {
             "train": round(ours["train_tokens_per_s"] / ref["train_tokens_per_s"], 2),
             "sample": round(ours["sample_steps_per_s"] / ref["sample_steps_per_s"], 2),
+            "train_bf16": round(ours["train_bf16_tokens_per_s"] / ref["train_tokens_per_s"], 2),
             "score": round(ours["score_sequences_per_s"] / ref["score_lines_per_s"], 2),
+            "score_bf16": round(ours["score_bf16_sequences_per_s"] / ref["score_lines_per_s"], 2),
             "peak_rss": round(ours["peak_rss_mb"] / ref["peak_rss_mb"], 2),
         }
     print(json.dumps(out, indent=2))

@@ -46,10 +46,12 @@ class ScoreResult:
 
 @torch.inference_mode()
 def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], context: Sequence[int] = (),
-                    batch_size: int = 64, chunk: int = 2048) -> list[ScoreResult]:
+                    batch_size: int = 64, chunk: int = 2048, precision: str = "fp32") -> list[ScoreResult]:
     """Score each sequence given `context` (e.g. a start-of-sentence token) in front of it.
 
-    With no context the first token has nothing to be predicted from and is not scored.
+    With no context the first token has nothing to be predicted from and is not scored. `precision`
+    "bf16" runs the recurrent layers under bfloat16 autocast (about twice as fast on CPUs with native
+    bf16); log-softmax and sums stay in fp32.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -73,7 +75,8 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
         for t0 in range(0, longest - 1, chunk):
             x = batch[:, t0 : min(t0 + chunk, longest - 1)]
             y = batch[:, t0 + 1 : t0 + 1 + x.size(1)]
-            logits, state = model(x, state)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                logits, state = model(x, state)
             logps.append(F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
         lp = torch.cat(logps, 1).cpu()  # lp[:, t] = log P(token t+1 | tokens <= t)
         for row, i in enumerate(idx):

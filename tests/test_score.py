@@ -67,3 +67,13 @@ def test_sentence_models_score_the_end_of_sentence_and_stop_there(tmp_path, shak
     assert s.token_texts[-1] == "<eos>"
     samples = m.sample(num=4, length=400, seed=0)
     assert all("\n" not in t and "<" not in t for t in samples)  # one sentence each, no markers
+
+
+def test_bf16_scoring_stays_close_to_fp32(trained):
+    model = seqgen.load(trained, device="cpu")
+    seqs = [model.codec.encode(t) for t in ("ROMEO:\nBut soft, what light", "KING HENRY", "a")]
+    exact = score_sequences(model.net, seqs, model.codec.start_ids)
+    fast = score_sequences(model.net, seqs, model.codec.start_ids, precision="bf16")
+    for a, b in zip(exact, fast, strict=True):
+        assert a.tokens == b.tokens
+        assert abs(a.nll_per_token - b.nll_per_token) < 0.02 * a.nll_per_token + 1e-3
