@@ -16,7 +16,7 @@ from seqgen.checkpoint import atomic_write
 from seqgen.errors import SeqgenError
 from seqgen.music import abc_to_midi
 from seqgen.render import plot_piano_roll, plot_signal, render_wav
-from seqgen.signals import write_recording
+from seqgen.signals import check_signal_path, write_recording
 from seqgen.trained import MAX_NOTE_SECONDS
 
 HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
@@ -191,6 +191,9 @@ def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds:
     if wav is None and out is None and plot is None:
         raise SeqgenError(f"{model.path} is a waveform model: give --wav OUT.wav, --out OUT.csv|.npy "
                           "and/or --plot OUT.png")
+    for path in (wav, out):
+        if path is not None:
+            check_signal_path(path)
     chosen = seed is None
     seed = secrets.randbits(31) if chosen else seed
     start = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,21 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
+MODEL_TYPES: dict[str, type | tuple[type, ...]] = {"vocab_size": int, "cell": str, "layers": int, "hidden": int,
+                                                    "embed": int, "dropout": (int, float), "tie_weights": bool}
+
+
+def _check_model_types(model: dict[str, Any], where: Path) -> None:
+    """Refuse a model section whose fields have the wrong JSON types, naming the field (a bool is no number)."""
+    for key, kind in MODEL_TYPES.items():
+        value = model.get(key)
+        if key in model and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+            raise SeqgenError(f"{where / CONFIG}: damaged checkpoint config (model.{key} is {value!r})")
+
+
 def build(config: dict[str, Any], where: Path) -> tuple[SequenceModel, Codec]:
     """Model (fresh weights) and codec described by a checkpoint config."""
+    _check_model_types(config["model"], where)
     try:
         codec = codec_from_dict(config["codec"])
         model_config = ModelConfig.from_dict(config["model"])
@@ -149,7 +163,9 @@ def load_trainer_state(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SeqgenError(f"{folder}: cannot resume, the checkpoint has no {TRAINER}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn before refusing it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises a variety of types for damaged files
         raise SeqgenError(f"{path}: damaged trainer state ({str(e).splitlines()[0]})") from None
     missing = [k for k in TRAINER_KEYS if not isinstance(state, dict) or k not in state]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import music21
 
 MIDI_SUFFIXES = (".mid", ".midi")
+MAX_MIDI_BYTES = 4 * 2**20  # a long, dense piano performance is a few hundred KB
+MAX_PIECE_SECONDS = 10 * 3600  # longer, and a broken tempo or delta time is likelier than a real piece
 SCORE_SUFFIXES = (".abc", ".xml", ".mxl", ".musicxml", ".krn")  # read through music21
 MUSIC_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 
@@ -123,13 +125,23 @@ def _read_score_file(src: PieceSource) -> list[tuple[str, pretty_midi.PrettyMIDI
 
 
 def read_midi(path: Path) -> pretty_midi.PrettyMIDI:
-    """A MIDI file as PrettyMIDI, or a SeqgenError naming it (corrupt, truncated, empty, unreadable)."""
+    """A MIDI file as PrettyMIDI, or a SeqgenError naming it (corrupt, truncated, empty, unreadable, or so large
+    or long that it cannot be a real piece: parsing and encoding it would take minutes and gigabytes)."""
+    size = path.stat().st_size
+    if size > MAX_MIDI_BYTES:
+        raise SeqgenError(f"{path}: too large for one piece ({size / 2**20:.1f} MB of MIDI events; "
+                          f"the limit is {MAX_MIDI_BYTES // 2**20} MB)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pretty_midi.PrettyMIDI(str(path))
+            pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as e:
         raise SeqgenError(f"{path}: not a readable MIDI file ({reason(e)})") from None
+    seconds = pm.get_end_time()
+    if seconds > MAX_PIECE_SECONDS:
+        raise SeqgenError(f"{path}: lasts {seconds / 3600:,.0f} hours, too long for one piece "
+                          f"(limit {MAX_PIECE_SECONDS // 3600} hours); is its tempo or timing broken?")
+    return pm
 
 
 def abc_to_midi(text: str, name: str = "ABC text") -> pretty_midi.PrettyMIDI:

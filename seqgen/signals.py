@@ -263,16 +263,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def check_signal_path(path: Path) -> str:
+    """The format suffix of a signal output path, checked before any work is done for it."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (*AUDIO_SUFFIXES, ".csv", ".npy"):
+        raise SeqgenError(f"{path}: cannot write a signal here (use {', '.join(AUDIO_SUFFIXES)}, .csv or .npy)")
+    return suffix
+
+
 def write_recording(path: Path, samples: np.ndarray, sample_rate: float) -> None:
     """Write a signal atomically: audio (.wav/.flac/.ogg, 16-bit, peak-limited to full scale), .csv with a
     time column, or .npy; the format follows the suffix."""
     from seqgen.checkpoint import atomic_write
 
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = check_signal_path(path)
     x = np.asarray(samples, dtype=np.float64)
-    if suffix not in (*AUDIO_SUFFIXES, ".csv", ".npy"):
-        raise SeqgenError(f"{path}: cannot write a signal here (use {', '.join(AUDIO_SUFFIXES)}, .csv or .npy)")
 
     def write(tmp: str) -> None:
         if suffix in AUDIO_SUFFIXES:
