@@ -5,8 +5,8 @@ Three figures for a given cell and size, each over a time budget:
   train   tokens/s of seqgen's training step (TBPTT windows, AdamW, clipping) on tiny-shakespeare, in fp32
           and then, from the same initial weights for the same number of steps, with --precision bf16
           (bfloat16 autocast); the mean training loss of the last 10 steps of both
-  sample  steps/s of batch-1 generation (seqgen.sample.generate, temperature 0.8), and tokens/s of 8 and 64
-          samples drawn together
+  sample  steps/s of batch-1 generation (seqgen.sample.generate, temperature 0.8), exact and with 8-bit
+          recurrent weights (`seqgen sample --int8`), and tokens/s of 8 and 64 samples drawn together
   score   sequences/s of scoring the corpus lines (seqgen.score.score_sequences, batched by length), in fp32
           and under bf16 autocast
 plus peak resident memory. The yardstick (../shared/bench/reference.py by default) runs in a child
@@ -34,6 +34,7 @@ from seqgen.data import TBPTTBatches, to_array
 from seqgen.models import ModelConfig, SequenceModel
 from seqgen.sample import generate
 from seqgen.score import score_sequences
+from seqgen.stepper import int8_available
 from seqgen.train import TrainConfig, make_optimizer, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,12 +65,12 @@ def bench_train(model: SequenceModel, tokens, batch: int, seq_len: int, seconds:
     return done / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:]), len(losses)
 
 
-def bench_sample(model: SequenceModel, seconds: float, num: int = 1) -> float:
+def bench_sample(model: SequenceModel, seconds: float, num: int = 1, weights: str = "fp32") -> float:
     """Generated tokens per second (summed over the `num` samples drawn together)."""
-    generate(model, [1], 50, num=num, temperature=0.8, seed=0)  # warm-up
+    generate(model, [1], 50, num=num, temperature=0.8, seed=0, weights=weights)  # warm-up
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        generate(model, [1], 2000, num=num, temperature=0.8, seed=steps)
+        generate(model, [1], 2000, num=num, temperature=0.8, seed=steps, weights=weights)
         steps += 2000
     return steps * num / (time.perf_counter() - t0)
 
@@ -112,13 +113,15 @@ def main() -> None:
                                          precision="bf16")
     model.eval()
     sample_sps = bench_sample(model, a.seconds)
+    int8 = {"sample_int8_steps_per_s": round(bench_sample(model, a.seconds, weights="int8"))} if (
+        a.cell != "rnn_relu" and int8_available()) else {}
     batched = {f"sample_batch{n}_tokens_per_s": round(bench_sample(model, a.seconds / 2, n)) for n in (8, 64)}
     lines = [codec.encode(ln) for ln in text.splitlines() if len(ln) > 1]
     score_sps = bench_score(model, lines, a.seconds)
     score_bf16_sps = bench_score(model, lines, a.seconds, "bf16")
     ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4), "train_steps": steps,
             "train_bf16_tokens_per_s": round(bf16_tps), "train_bf16_loss_nats": round(bf16_loss, 4),
-            "sample_steps_per_s": round(sample_sps), **batched, "score_sequences_per_s": round(score_sps),
+            "sample_steps_per_s": round(sample_sps), **int8, **batched, "score_sequences_per_s": round(score_sps),
             "score_bf16_sequences_per_s": round(score_bf16_sps),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     out = {"config": {"cell": a.cell, "hidden": a.hidden, "layers": a.layers, "embed": a.embed or a.hidden,
@@ -136,6 +139,7 @@ def main() -> None:
         out["ratio_seqgen_over_reference"] = {
             "train": round(ours["train_tokens_per_s"] / ref["train_tokens_per_s"], 2),
             "sample": round(ours["sample_steps_per_s"] / ref["sample_steps_per_s"], 2),
+            **({"sample_int8": round(ours["sample_int8_steps_per_s"] / ref["sample_steps_per_s"], 2)} if int8 else {}),
             "train_bf16": round(ours["train_bf16_tokens_per_s"] / ref["train_tokens_per_s"], 2),
             "score": round(ours["score_sequences_per_s"] / ref["score_lines_per_s"], 2),
             "score_bf16": round(ours["score_bf16_sequences_per_s"] / ref["score_lines_per_s"], 2),

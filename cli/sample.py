@@ -83,17 +83,20 @@ def describe(pm: pretty_midi.PrettyMIDI) -> str:
 @click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
+@click.option("--int8", is_flag=True,
+              help="Step with 8-bit recurrent weights (CPU): several times faster for models of 512 hidden units "
+                   "and up; the next-token distribution moves by a KL of about 1e-5.")
 @device_option
 def sample(checkpoint: str | None, length: int | None, min_length: int | None, seconds: float | None,
            temperature: float, top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None,
            num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
-           out: Path | None, max_note_seconds: float, as_json: bool, device: str) -> None:
+           out: Path | None, max_note_seconds: float, as_json: bool, int8: bool, device: str) -> None:
     """Generate, then print (text) or write files (music, waveforms)."""
     model = seqgen.load(checkpoint, device=device)
     if model.domain == "waveform":
         _sample_waveform(model, num, length, seconds, temperature, top_k, top_p, prime, seed, wav, out, plot,
-                         midi, as_json)
+                         midi, as_json, int8)
         return
     if out is not None:
         raise SeqgenError("--out writes waveform samples; this model is not a waveform model")
@@ -110,7 +113,7 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
     seed = secrets.randbits(31) if chosen else seed
     primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                     prime=prime_midi if model.domain == "music" else prime, seed=seed,
-                                    stop=stop, seconds=seconds, min_length=min_length)
+                                    stop=stop, seconds=seconds, min_length=min_length, int8=int8)
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)
     if model.domain == "music":
@@ -184,7 +187,7 @@ def _write(pieces: list[pretty_midi.PrettyMIDI | None], num: int, midi: Path | N
 
 def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds: float | None, temperature: float,
                      top_k: int | None, top_p: float | None, prime: str | None, seed: int | None, wav: Path | None,
-                     out: Path | None, plot: Path | None, midi: Path | None, as_json: bool) -> None:
+                     out: Path | None, plot: Path | None, midi: Path | None, as_json: bool, int8: bool) -> None:
     """Generate signals and write them with --wav, --out and/or --plot."""
     if midi:
         raise SeqgenError("--midi is for music models; a waveform model writes --wav, --out or --plot")
@@ -198,7 +201,7 @@ def _sample_waveform(model: seqgen.Model, num: int, length: int | None, seconds:
     seed = secrets.randbits(31) if chosen else seed
     start = time.perf_counter()
     primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                    prime=prime, seed=seed, seconds=seconds)
+                                    prime=prime, seed=seed, seconds=seconds, int8=int8)
     signals = [model.codec.decode(primer + ids) for ids in outs]
     took = time.perf_counter() - start
     if chosen:

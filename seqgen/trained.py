@@ -184,11 +184,12 @@ class Model:
                    top_k: int | None = None, top_p: float | None = None,
                    prime: str | Path | pretty_midi.PrettyMIDI | None = None, seed: int | None = None,
                    stop: str | None = None, seconds: float | None = None,
-                   min_length: int | None = None) -> tuple[list[int], list[list[int]]]:
+                   min_length: int | None = None, int8: bool = False) -> tuple[list[int], list[list[int]]]:
         """The primer's token ids and `num` continuations of up to `length` new tokens each.
 
         `seconds` (music) caps each continuation's duration; `stop` (text) ends a sample at that string;
-        no sample ends (at a stop or the model's end token) before `min_length` new tokens."""
+        no sample ends (at a stop or the model's end token) before `min_length` new tokens. `int8` steps with
+        8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up."""
         length = DEFAULT_LENGTH.get(self.domain, 500) if length is None else length
         min_length = DEFAULT_MIN_LENGTH.get(self.domain, 0) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
@@ -207,7 +208,7 @@ class Model:
         try:
             outs = generate(self.net, primer, length, num, temperature, top_k, top_p, seed,
                             banned=self.codec.special_ids + self._untrained_ids(), stops=stops, costs=costs,
-                            budget=seconds, min_length=min_length)
+                            budget=seconds, min_length=min_length, weights="int8" if int8 else "fp32")
         except ValueError as e:
             raise SeqgenError(str(e)) from None
         return primer, outs
@@ -216,12 +217,12 @@ class Model:
                top_p: float | None = None, prime: str | Path | pretty_midi.PrettyMIDI | None = None,
                seed: int | None = None, stop: str | None = None, seconds: float | None = None,
                min_length: int | None = None, max_note_seconds: float | None = MAX_NOTE_SECONDS,
-               ) -> list[str] | list[pretty_midi.PrettyMIDI] | list[np.ndarray]:
+               int8: bool = False) -> list[str] | list[pretty_midi.PrettyMIDI] | list[np.ndarray]:
         """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
         from a music model (notes held longer than `max_note_seconds` are ended), float sample arrays at the
         model's rate from a waveform model."""
         primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds,
-                                       min_length)
+                                       min_length, int8)
         if self.domain == "text":
             return [(str(prime) if prime else "") + self.codec.decode(ids) for ids in outs]
         if self.domain == "waveform":

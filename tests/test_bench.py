@@ -15,7 +15,8 @@ def test_benchmark_prints_all_figures(shakespeare):
            "--hidden", "32", "--layers", "1", "--batch", "8", "--seq-len", "16", "--seconds", "0.3", "--no-reference"]
     out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     figures = out["seqgen"]
-    for key in ("train_tokens_per_s", "sample_steps_per_s", "score_sequences_per_s", "peak_rss_mb"):
+    for key in ("train_tokens_per_s", "sample_steps_per_s", "sample_int8_steps_per_s", "score_sequences_per_s",
+                "peak_rss_mb"):
         assert figures[key] > 0, key
     assert out["config"]["cell"] == "gru" and "reference" not in out
 

@@ -37,6 +37,31 @@ def test_forward_shapes_and_stepper_matches_forward(cell, embed, tie):
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_int8_stepper_stays_close_to_the_exact_distribution(cell):
+    """8-bit weights move the next-token distribution by a KL far below what sampling could notice."""
+    torch.manual_seed(0)
+    m = SequenceModel(ModelConfig(vocab_size=40, cell=cell, layers=3, hidden=96, embed=32)).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(2.0)  # sharper, less uniform distributions than at initialisation
+        x = torch.randint(0, 40, (16, 25))
+        _, state = m(x[:, :5])
+        exact, fast = Stepper(m), Stepper(m, weights="int8")
+        s_exact = s_fast = state
+        for t in range(5, 25):
+            a, s_exact = exact.step(x[:, t], s_exact)
+            b, s_fast = fast.step(x[:, t], s_fast)
+            la, lb = a.log_softmax(-1), b.log_softmax(-1)
+            kl = (la.exp() * (la - lb)).sum(-1)
+            assert kl.max() < 1e-3, (t, kl.max())
+            assert (a - b).abs().max() < 0.1 * a.std()
+    with pytest.raises(ValueError, match="weights must be"):
+        Stepper(m, weights="int4")
+    with pytest.raises(ValueError, match="ReLU RNN"):
+        Stepper(SequenceModel(ModelConfig(vocab_size=5, cell="rnn_relu", hidden=8)), weights="int8")
+
+
 def test_tied_weights_share_one_tensor_and_one_hot_has_no_embedding():
     tied = SequenceModel(ModelConfig(vocab_size=12, hidden=16, embed=8, tie_weights=True))
     assert tied.decoder.weight is tied.embedding.weight
