@@ -44,6 +44,9 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
               help="One JSON object per input: text, tokens, logprob, log10prob, perplexity, bits_per_token.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Sequences scored together.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Text and music: bf16 runs the recurrent layers in bfloat16, about twice as fast on CPUs with "
+                   "bf16 units; log-probs move by about 0.1 %.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Waveforms: seconds per scored window.")
 @click.option("--threshold", type=float, default=None,
@@ -53,8 +56,8 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
               help="Waveforms: draw each recording with its window scores under it (PNG; several files: -1, -2 ...).")
 @device_option
 def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
-          per_token: bool, as_json: bool, batch_size: int, window: float, threshold: float | None,
-          plot: Path | None, device: str) -> None:
+          per_token: bool, as_json: bool, batch_size: int, precision: str, window: float,
+          threshold: float | None, plot: Path | None, device: str) -> None:
     """Score TEXTS (text models) or music FILES (music models): log P(x) = sum of log P(token | before it).
 
     \b
@@ -73,14 +76,16 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
     if model.domain == "waveform":
         if files or document or not texts:
             raise SeqgenError("a waveform model scores recordings given as arguments: seqgen score -c CKPT rec.csv")
+        if precision != "fp32":
+            raise SeqgenError("--precision bf16 is for text and music; waveform thresholds are calibrated in fp32")
         _score_waveform(model, texts, window, threshold, as_json, plot)
         return
     if model.domain == "music":
         if files or document:
             raise SeqgenError("a music model scores music files given as arguments; --file/--document are for text")
-        _score_music(model, texts, per_token, as_json, batch_size)
+        _score_music(model, texts, per_token, as_json, batch_size, precision)
         return
-    results = model.score(_inputs(texts, files, document), batch_size=batch_size)
+    results = model.score(_inputs(texts, files, document), batch_size=batch_size, precision=precision)
     for r in results:
         if as_json:
             click.echo(json.dumps(r.to_dict(per_token=per_token), ensure_ascii=False))
@@ -97,10 +102,11 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
                        err=True)
 
 
-def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, as_json: bool, batch_size: int) -> None:
+def _score_music(model: seqgen.Model, paths: tuple[str, ...], per_token: bool, as_json: bool, batch_size: int,
+                 precision: str) -> None:
     if not paths:
         raise SeqgenError("nothing to score: give music files or folders (.mid, .abc, .musicxml, ...)")
-    results, skipped = model.score_music(paths, batch_size=batch_size)
+    results, skipped = model.score_music(paths, batch_size=batch_size, precision=precision)
     for s in skipped:
         click.echo(f"seqgen: skipped {s}", err=True)
     for r in results:

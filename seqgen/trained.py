@@ -239,14 +239,15 @@ class Model:
         return self.codec.pitch_ids([p for p in range(128) if not low <= p <= high])
 
     # --- scoring ------------------------------------------------------------------------------------
-    def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[TextScore]:
-        """Log-probability of each text as a whole (with sentence boundaries: including its end)."""
+    def score(self, texts: str | Sequence[str], batch_size: int = 64, precision: str = "fp32") -> list[TextScore]:
+        """Log-probability of each text as a whole (with sentence boundaries: including its end); `precision`
+        "bf16" runs the recurrent layers in bfloat16 (about twice as fast on CPUs with bf16 units)."""
         self._require("text", "scoring texts")
         if isinstance(texts, str):
             texts = [texts]
         codec = self.codec
         seqs = [codec.encode(t) + list(codec.end_ids) for t in texts]
-        results = score_sequences(self.net, seqs, codec.start_ids, batch_size=batch_size)
+        results = score_sequences(self.net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
         out = []
         for t, seq, r in zip(texts, seqs, results, strict=True):
             shown = [codec.token_name(i) for i in seq]
@@ -254,7 +255,8 @@ class Model:
             out.append(TextScore(t, r, shown[skipped:], codec.unknown_chars(t)))
         return out
 
-    def score_music(self, paths: Sequence[str | Path], batch_size: int = 16) -> tuple[list[PieceScore], list[str]]:
+    def score_music(self, paths: Sequence[str | Path], batch_size: int = 16,
+                    precision: str = "fp32") -> tuple[list[PieceScore], list[str]]:
         """Score every piece in music files or folders as a whole piece (start to end), and list the
         pieces that could not be read ("name: reason")."""
         self._require("music", "scoring music files")
@@ -270,7 +272,7 @@ class Model:
             skipped += pieces.skipped
         if not seqs:
             raise SeqgenError(f"nothing to score: {skipped[0] if skipped else 'no music files given'}")
-        results = score_sequences(self.net, seqs, self.codec.start_ids, batch_size=batch_size)
+        results = score_sequences(self.net, seqs, self.codec.start_ids, batch_size=batch_size, precision=precision)
         scores = [PieceScore(n, r, self.codec.seconds(s), [self.codec.token_name(i) for i in s])
                   for n, s, r in zip(names, seqs, results, strict=True)]
         return scores, skipped

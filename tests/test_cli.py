@@ -40,6 +40,8 @@ def test_train_sample_score_info_end_to_end(tmp_path, shakespeare, monkeypatch):
     out = run("sample", "--num", 3, "--length", 20, "--seed", 1, "--json").stdout
     js = [json.loads(line) for line in out.splitlines()]
     assert [j["index"] for j in js] == [1, 2, 3] and all(j["seed"] == 1 for j in js)
+    fast = run("sample", "--length", 50, "--seed", 4, "--int8")
+    assert fast.exit_code == 0 and len(fast.stdout.rstrip("\n")) == 50
 
     s = run("score", "The king is here.", "eht gikn si ereh.", "--json", "--per-token")
     rows = [json.loads(line) for line in s.stdout.splitlines()]
@@ -47,6 +49,9 @@ def test_train_sample_score_info_end_to_end(tmp_path, shakespeare, monkeypatch):
     for row in rows:
         assert {"text", "tokens", "logprob", "log10prob", "perplexity", "bits_per_token", "token_logprobs"} <= set(row)
         assert row["tokens"] == len(row["token_logprobs"]) == 17
+    half = [json.loads(line) for line in run("score", "The king is here.", "--json", "--precision", "bf16").stdout
+            .splitlines()]
+    assert abs(half[0]["logprob"] - rows[0]["logprob"]) < 0.02 * abs(rows[0]["logprob"])
     lines = tmp_path / "lines.txt"
     lines.write_text("First line\n\nSecond line\n")
     assert len(run("score", "--file", lines, "--json").stdout.splitlines()) == 2
