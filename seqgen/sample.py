@@ -7,7 +7,8 @@ every token. Temperature 0 takes the argmax path; top-k and top-p trim the distr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -64,6 +65,22 @@ class GumbelNoise:
         return self.block[self.used - 1]
 
 
+SMALL_BATCH = 4  # up to this many samples a step is a matrix-vector product per layer
+
+
+@contextmanager
+def threads_for(num: int, device: torch.device) -> Iterator[None]:
+    """One CPU thread while stepping a small batch: one core streams the weights about as fast as all of
+    them, and waking the others for each small op costs more than it saves (much more on a busy machine)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu" and num <= SMALL_BATCH:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _ends_with(seq: list[int], suffix: list[int]) -> bool:
     return len(suffix) > 0 and len(seq) >= len(suffix) and seq[-len(suffix):] == suffix
 
@@ -92,51 +109,52 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
         raise ValueError(f"num must be >= 1 and length >= 0, got num={num}, length={length}")
     model.eval()
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    noise = None if temperature < GREEDY_BELOW else GumbelNoise(num, model.config.vocab_size, generator, device)
-    scale = temperature if noise is not None else 1.0
-    stepper = Stepper(model, banned, scale, weights)
-    logits, state = model(torch.tensor([list(prime)] * num, dtype=torch.long, device=device))
-    ban = torch.zeros(model.config.vocab_size, device=device)
-    ban[list(banned)] = float("-inf")  # the stepper's output bias bans them in every later step
-    logits = logits[:, -1] / scale + ban
-    hs = list((state[0] if isinstance(state, tuple) else state).unbind(0))
-    cs = list(state[1].unbind(0)) if isinstance(state, tuple) else None
-    stops = [list(s) for s in stops if s]
-    early_ban = torch.zeros(model.config.vocab_size, device=device)
-    early_ban[[s[0] for s in stops if len(s) == 1]] = float("-inf")
-    if not stops and (budget is None or costs is None):  # nothing to check per token: no sync per step
-        drawn = []
+    with threads_for(num, device):
+        generator = torch.Generator(device=device).manual_seed(seed)
+        noise = None if temperature < GREEDY_BELOW else GumbelNoise(num, model.config.vocab_size, generator, device)
+        scale = temperature if noise is not None else 1.0
+        stepper = Stepper(model, banned, scale, weights)
+        logits, state = model(torch.tensor([list(prime)] * num, dtype=torch.long, device=device))
+        ban = torch.zeros(model.config.vocab_size, device=device)
+        ban[list(banned)] = float("-inf")  # the stepper's output bias bans them in every later step
+        logits = logits[:, -1] / scale + ban
+        hs = list((state[0] if isinstance(state, tuple) else state).unbind(0))
+        cs = list(state[1].unbind(0)) if isinstance(state, tuple) else None
+        stops = [list(s) for s in stops if s]
+        early_ban = torch.zeros(model.config.vocab_size, device=device)
+        early_ban[[s[0] for s in stops if len(s) == 1]] = float("-inf")
+        if not stops and (budget is None or costs is None):  # nothing to check per token: no sync per step
+            drawn = []
+            for t in range(length):
+                tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
+                drawn.append(tokens)
+                if t + 1 < length:
+                    logits, hs, cs = stepper.step_layers(tokens, hs, cs)
+            return torch.stack(drawn, 1).tolist() if drawn else [[] for _ in range(num)]
+        out: list[list[int]] = [[] for _ in range(num)]
+        live = list(range(num))
+        spent = [0.0] * num
         for t in range(length):
+            if t < min_length:
+                logits = logits + early_ban
             tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
-            drawn.append(tokens)
-            if t + 1 < length:
-                logits, hs, cs = stepper.step_layers(tokens, hs, cs)
-        return torch.stack(drawn, 1).tolist() if drawn else [[] for _ in range(num)]
-    out: list[list[int]] = [[] for _ in range(num)]
-    live = list(range(num))
-    spent = [0.0] * num
-    for t in range(length):
-        if t < min_length:
-            logits = logits + early_ban
-        tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
-        ids = tokens.tolist()
-        over: set[int] = set()
-        for i in live:
-            if budget is not None and costs is not None:
-                spent[i] += costs[ids[i]]
-                if spent[i] > budget:
-                    over.add(i)
-                    continue
-            out[i].append(ids[i])
-        may_stop = t + 1 >= min_length
-        live = [i for i in live if i not in over and not (may_stop and any(_ends_with(out[i], s) for s in stops))]
-        if not live:
-            break
-        logits, hs, cs = stepper.step_layers(tokens, hs, cs)
-    for i in range(num):
-        for s in stops:
-            if _ends_with(out[i], s):
-                del out[i][-len(s):]
+            ids = tokens.tolist()
+            over: set[int] = set()
+            for i in live:
+                if budget is not None and costs is not None:
+                    spent[i] += costs[ids[i]]
+                    if spent[i] > budget:
+                        over.add(i)
+                        continue
+                out[i].append(ids[i])
+            may_stop = t + 1 >= min_length
+            live = [i for i in live if i not in over and not (may_stop and any(_ends_with(out[i], s) for s in stops))]
+            if not live:
                 break
-    return out
+            logits, hs, cs = stepper.step_layers(tokens, hs, cs)
+        for i in range(num):
+            for s in stops:
+                if _ends_with(out[i], s):
+                    del out[i][-len(s):]
+                    break
+        return out
