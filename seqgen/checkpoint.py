@@ -1,12 +1,15 @@
 """Checkpoint folders: config.json + model.safetensors (best weights) + trainer.pt (resume state).
 
-Every file is written to a temporary name and renamed into place, so a run killed at any moment leaves
-the previous complete file behind. Weights are data only: safetensors for the model, and
-`torch.load(weights_only=True)` for the trainer state.
+Every file is serialised in memory, written to a temporary name, flushed and renamed into place, so a run
+killed at any moment leaves the previous complete file behind, and a full disk or a read-only folder is a clear
+error that leaves no temp file. trainer.pt is written last of the three files of a save and is what a resume
+trusts. Weights are data only: safetensors for the model, and `torch.load(weights_only=True)` for the trainer
+state.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -17,7 +20,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save
 
 from seqgen.codecs import Codec, codec_from_dict
 from seqgen.errors import SeqgenError
@@ -48,27 +51,52 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
+def _save_file(path: Path, data: bytes) -> None:
+    """atomic_write of serialised bytes; a failing write (full disk, read-only folder) is one line naming the file."""
+    try:
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    except OSError as e:
+        raise SeqgenError(f"{path}: cannot save ({e.strerror or e})") from None
+
+
 def save_config(folder: Path, config: dict[str, Any]) -> None:
     """Write config.json (adds the format marker)."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _save_file(folder / CONFIG, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def save_weights(folder: Path, model: SequenceModel) -> None:
-    """Write model.safetensors (shared, i.e. tied, tensors are stored once)."""
-    atomic_write(folder / WEIGHTS, lambda tmp: save_model(model, tmp))
+    """Write model.safetensors; tensors shared by tied weights are stored once (load_model restores the tie)."""
+    tensors, seen = {}, set()
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if key not in seen:
+            seen.add(key)
+            tensors[name] = t.contiguous()
+    _save_file(folder / WEIGHTS, save(tensors))
 
 
 def save_trainer_state(folder: Path, state: dict[str, Any]) -> None:
     """Write trainer.pt: tensors and plain Python values only, loadable with weights_only=True."""
-    atomic_write(folder / TRAINER, lambda tmp: torch.save(state, tmp))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _save_file(folder / TRAINER, buffer.getvalue())
 
 
 def append_metrics(folder: Path, record: dict[str, Any]) -> None:
     """Append one JSON line to metrics.jsonl."""
-    with open(folder / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    try:
+        with open(folder / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise SeqgenError(f"{folder / METRICS}: cannot save ({e.strerror or e})") from None
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Delete the temp files of a save that a killed run left behind (their complete versions are in place)."""
+    for name in (CONFIG, WEIGHTS, TRAINER):
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def is_checkpoint(folder: Path) -> bool:
