@@ -294,7 +294,6 @@ class Trainer:
             if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
                 checkpoint.save_weights(self.folder, self.model)
             checkpoint.save_trainer_state(self.folder, self.state_dict())
-            self.saved_step = s["step"]
             checkpoint.save_config(self.folder, {
                 **self.run_config, "train": self.cfg.to_dict(),
                 "progress": {"step": s["step"],
@@ -305,6 +304,7 @@ class Trainer:
             })
         except SeqgenError as e:
             raise SeqgenError(f"{e}; {self._kept()}") from None
+        self.saved_step = s["step"]
 
     def _validate_and_save(self) -> float | None:
         val_loss = evaluate(self.model, self.val, self.device, self.cfg.precision) if self.val is not None else None
