@@ -180,6 +180,8 @@ CASES = [
     Case("unknown character in --prime", sample_text("--prime", "\u2603 snow"), r"--prime.*'\\u2603'|--prime.*☃"),
     Case("unknown character in --stop", sample_text("--stop", "\u00a7"), r"--stop.*never occur"),
     Case("scoring with no text", lambda tmp, c: ["score", "-c", str(c["text"])], r"nothing to score"),
+    Case("unknown characters in a scored sentence are scored as <unk>",
+         lambda tmp, c: ["score", "-c", str(c["text"]), "\u2603 snow \u00a7"], ok=True),
     Case("--prime-midi for a text model", lambda tmp, c: ["sample", "-c", str(c["text"]), "--prime-midi",
                                                           str(write(tmp / "a.mid", midi_bytes(4)))],
          r"--prime-midi is for music models"),
@@ -192,6 +194,8 @@ CASES = [
     Case("--bits 0", lambda tmp, c: ["train", str(c["tone"]), "--out", str(tmp / "out"), "--bits", "0"],
          r"--bits.*0", ("out",)),
     Case("--val-fraction 1", train_opts("--val-fraction", "1"), r"--val-fraction.*1", ("out",)),
+    Case("--lr inf", train_opts("--lr", "inf"), r"lr=inf", ("out",)),
+    Case("--clip nan", train_opts("--clip", "nan"), r"clip=nan", ("out",)),
     Case("--window 0", lambda tmp, c: ["score", "-c", str(c["wave"]), str(c["tone"]), "--window", "0"],
          r"--window.*0"),
     # --- MIDI ----------------------------------------------------------------------------------------------
@@ -210,6 +214,12 @@ CASES = [
     Case("CSV with text in a number column",
          train_on("ecg.csv", "time,mv\n" + "".join(f"{i / 100},{np.sin(i)}\n" for i in range(300)) + "3.01,abc\n"),
          r"ecg\.csv: line \d+: 'abc'", ("out",)),
+    Case("CSV whose time column jumps (a rate that changes)",
+         train_on("jump.csv", "time,mv\n" + "".join(f"{i / (100 if i < 150 else 50)},{np.sin(i)}\n"
+                                                    for i in range(300))),
+         r"jump\.csv: irregular sampling", ("out",)),
+    Case("scoring a WAV at another rate resamples it", lambda tmp, c: [
+        "score", "-c", str(c["wave"]), str(wav("fast.wav", TONE, rate=RATE * 2)(tmp))], ok=True),
     Case("primer WAV at another rate is resampled", lambda tmp, c: sample_wave(
         "--prime", str(wav("p.wav", TONE, rate=RATE * 2)(tmp)))(tmp, c), ok=True),
     Case("primer WAV of NaN only", lambda tmp, c: sample_wave(
@@ -243,6 +253,23 @@ CASES = [
          r"model\.safetensors.*(damaged|truncated)", ("out.wav", "pwned")),
     Case("malicious trainer.pt on --resume", broken_ckpt("text", plant_pickle("trainer.pt"), resume_ckpt),
          r"trainer\.pt.*damaged", ("pwned",), unchanged="ckpt"),
+    Case("truncated trainer.pt on --resume", broken_ckpt("text", truncate("trainer.pt"), resume_ckpt),
+         r"trainer\.pt.*damaged", unchanged="ckpt"),
+    Case("model.safetensors and trainer.pt swapped",
+         broken_ckpt("wave", lambda f, _: [(f / "model.safetensors").rename(f / "x"), (f / "trainer.pt").rename(
+             f / "model.safetensors"), (f / "x").rename(f / "trainer.pt")], sample_ckpt),
+         r"model\.safetensors.*(damaged|truncated)", ("out.wav",)),
+    Case("zero-byte config.json", broken_ckpt("wave", lambda f, _: write(f / "config.json", ""), sample_ckpt),
+         r"config\.json.*damaged", ("out.wav",)),
+    Case("config.json with a string format_version",
+         broken_ckpt("wave", edit_config(lambda d: d.update(format_version="1")), sample_ckpt),
+         r"config\.json.*format_version '1'", ("out.wav",)),
+    Case("config.json with a fractional batch size on --resume",
+         broken_ckpt("text", edit_config(lambda d: d["train"].update(batch_size=2.5)), resume_ckpt),
+         r"batch_size=2\.5", unchanged="ckpt"),
+    Case("config.json with a boolean learning rate on --resume",
+         broken_ckpt("text", edit_config(lambda d: d["train"].update(lr=True)), resume_ckpt),
+         r"lr=True", unchanged="ckpt"),
     Case("trainer.pt missing on --resume", broken_ckpt("text", lambda f, _: (f / "trainer.pt").unlink(), resume_ckpt),
          r"ckpt.*no trainer\.pt", unchanged="ckpt"),
     Case("--resume of a folder that is not a checkpoint", lambda tmp, _: [
