@@ -124,13 +124,53 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise SeqgenError(f"{path}: damaged checkpoint config (format_version {version!r})")
     if version > FORMAT_VERSION:
         raise SeqgenError(f"{path}: written by a newer seqgen (format {version}); upgrade seqgen")
+    if version < 1:
+        raise SeqgenError(f"{path}: damaged checkpoint config (unknown format_version {version})")
     for key in ("model", "codec"):
         if not isinstance(config.get(key), dict):
             raise SeqgenError(f"{path}: damaged checkpoint config (no '{key}' section)")
     for key in ("train", "data", "progress"):
         if not isinstance(config.setdefault(key, {}), dict):
             raise SeqgenError(f"{path}: damaged checkpoint config ('{key}' is not a section)")
+    _check_fields(config, "", path)
     return config
+
+
+NUMBER, NONE = (int, float), type(None)
+# The config.json fields seqgen reads besides the model and codec sections (which build() checks) and the training
+# settings (which TrainConfig checks), with their JSON types; "[]" stands for each item of a list. A field may be
+# absent; the reading options are passed on as keyword arguments, so no others are allowed there.
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "domain": str, "created": str, "seqgen_version": str, "parameters": int,
+    "data.inputs": list, "data.inputs[]": str, "data.max_files": (int, NONE), "data.documents": int,
+    "data.tokens": int, "data.train_tokens": int, "data.val_tokens": int, "data.hours": NUMBER,
+    "data.transpose": int, "data.skipped": int, "data.skipped_examples": list, "data.skipped_examples[]": str,
+    "data.pitch_range": list, "data.pitch_range[]": int,
+    "data.read_options": dict, "data.read_options.sample_rate": (*NUMBER, NONE),
+    "data.read_options.channel": (int, str, NONE), "data.read_options.column": (str, NONE),
+    "data.read_options.gaps": str,
+    "progress.step": int, "progress.epochs": NUMBER, "progress.tokens_seen": int, "progress.elapsed_s": NUMBER,
+    "progress.best_val_loss": (*NUMBER, NONE), "progress.best_step": int, "progress.last_val_loss": (*NUMBER, NONE),
+    "anomaly": dict, "anomaly.windows": list, "anomaly.windows[]": dict, "anomaly.windows[].window_s": NUMBER,
+    "anomaly.windows[].threshold_bits": NUMBER,
+}
+CLOSED_SECTIONS = ("data.read_options",)
+
+
+def _check_fields(value: Any, where: str, path: Path) -> None:
+    """Check `value` (the config at field path `where`) and what it holds against FIELD_TYPES (a bool is no number)."""
+    kind = FIELD_TYPES.get(where)
+    if kind is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+        raise SeqgenError(f"{path}: damaged checkpoint config ({where} is {value!r})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if where in CLOSED_SECTIONS and name not in FIELD_TYPES:
+                raise SeqgenError(f"{path}: damaged checkpoint config (unknown field {name})")
+            _check_fields(item, name, path)
+    elif isinstance(value, list) and f"{where}[]" in FIELD_TYPES:
+        for item in value:
+            _check_fields(item, f"{where}[]", path)
 
 
 MODEL_TYPES: dict[str, type | tuple[type, ...]] = {"vocab_size": int, "cell": str, "layers": int, "hidden": int,
