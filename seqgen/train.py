@@ -417,5 +417,6 @@ class Trainer:
     def _result(self, loss: float | None) -> TrainResult:
         s = self.s
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
-        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], self.signal is not None,
-                           self.saved_step, self.signal)
+        stopped_by = self.signal if self.fraction() < 1.0 else None  # a signal during the final save stops nothing
+        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], stopped_by is not None,
+                           self.saved_step, stopped_by)

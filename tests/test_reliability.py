@@ -112,7 +112,7 @@ def test_killed_twice_at_random_moments_resumes_to_the_unbroken_weights(text: Pa
     kills = []
     for args in commands:  # kill the first run and the first resume, each at a random step plus a random delay
         first = not folder.joinpath(checkpoint.TRAINER).is_file()
-        target = rng.randrange(10, STEPS // 2) if first else rng.randrange(saved_step(folder) + 10, STEPS - 20)
+        target = rng.randrange(20, STEPS // 2) if first else rng.randrange(saved_step(folder) + 10, STEPS - 20)
         proc = start(args, tmp_path)
         wait_for_step(folder, target, proc)
         time.sleep(rng.uniform(0, 0.03))  # right after a log line the run validates and saves: often mid-save
