@@ -186,7 +186,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
             progress: ProgressFn | None) -> TrainResult:
     config = checkpoint.read_config(folder)
     state = checkpoint.load_trainer_state(folder)
-    checkpoint.remove_temp_files(folder)
+    checkpoint.tidy(folder)
     model, codec = checkpoint.build(config, folder)
     ignored = set(options) - set(TrainConfig.__dataclass_fields__)
     if ignored:

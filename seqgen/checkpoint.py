@@ -92,11 +92,20 @@ def append_metrics(folder: Path, record: dict[str, Any]) -> None:
         raise SeqgenError(f"{folder / METRICS}: cannot save ({e.strerror or e})") from None
 
 
-def remove_temp_files(folder: Path) -> None:
-    """Delete the temp files of a save that a killed run left behind (their complete versions are in place)."""
+def tidy(folder: Path) -> None:
+    """Before resuming: delete the temp files of a save that a killed or failed run left behind (the complete
+    versions are in place), and a partly written last line of metrics.jsonl (a full disk, a kill mid-append)."""
     for name in (CONFIG, WEIGHTS, TRAINER):
         for tmp in folder.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
+    metrics = folder / METRICS
+    data = metrics.read_bytes() if metrics.is_file() else b""
+    if data and not data.endswith(b"\n"):
+        try:
+            with open(metrics, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+        except OSError as e:
+            raise SeqgenError(f"{metrics}: cannot repair ({e.strerror or e})") from None
 
 
 def is_checkpoint(folder: Path) -> bool:
