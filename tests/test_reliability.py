@@ -236,3 +236,13 @@ def test_a_malicious_pickle_in_a_checkpoint_runs_no_code(planted: str, command: 
     assert proc.returncode == 1 and "Traceback" not in err
     assert err.startswith(f"seqgen: error: {ck / planted}: damaged") and err.count("\n") == 1, err
     assert not marker.exists()
+
+
+def test_resume_into_a_read_only_folder_fails_before_training(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = digest(good, tuple(p.name for p in good.iterdir()))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root passes chmod; a read-only mount does not
+    result = CliRunner().invoke(cli, ["train", "--resume", str(good), "--max-steps", "60", "-q"])
+    assert result.exit_code == 1
+    assert result.stderr == f"seqgen: error: {good}: cannot resume into a folder that is read-only or not writable " \
+                            "for this user\n"
+    assert digest(good, tuple(before)) == before
