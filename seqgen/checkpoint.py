@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -243,6 +244,9 @@ def load_trainer_state(folder: Path) -> dict[str, Any]:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before refusing it
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message would suggest weights_only=False: never for a foreign file
+        raise SeqgenError(f"{path}: damaged trainer state (it holds Python objects besides tensors and plain values; "
+                          "refused, since loading them could run code)") from None
     except Exception as e:  # torch raises a variety of types for damaged files
         raise SeqgenError(f"{path}: damaged trainer state ({str(e).splitlines()[0]})") from None
     missing = [k for k in TRAINER_KEYS if not isinstance(state, dict) or k not in state]
