@@ -319,8 +319,49 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until the budget is spent or SIGINT/SIGTERM asks to stop, then validate and save."""
+        cfg, s, model = self.cfg, self.s, self.model
+        model.train()
+        start_elapsed, t_start = s["elapsed"], time.perf_counter()
+        win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
+        loss = None
+        evaluated_at = -1
         with self._stop_signals():
-            return self._loop()
+            while self.fraction() < 1.0 and not self._stop_requested():
+                if s["window"] >= len(self.batches):
+                    s["epoch"] += 1
+                    s["window"] = 0
+                    self.batches = self._epoch_batches(new_offset=True)
+                    self.hidden = None
+                lr = learning_rate(cfg, s["step"], self.fraction())
+                for g in self.opt.param_groups:
+                    g["lr"] = lr
+                x, y = self.batches.window(s["window"])
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
+                                                     self.scaler)
+                self._check_divergence(loss)
+                s["step"] += 1
+                s["window"] += 1
+                s["tokens"] += x.numel()
+                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+                win_tokens, win_loss, win_steps = win_tokens + x.numel(), win_loss + loss, win_steps + 1
+                if s["step"] % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    tps = win_tokens / (now - win_t)
+                    self._log({
+                        "step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
+                        "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
+                    self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
+                                         tokens_per_s=tps, lr=lr))
+                    win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, now
+                if s["step"] % cfg.eval_every == 0:
+                    self._validate_and_save()
+                    evaluated_at = s["step"]
+                    s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+            if evaluated_at != s["step"]:
+                self._validate_and_save()
+                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+        return self._result(loss)
 
     @contextmanager
     def _stop_signals(self) -> Iterator[None]:
@@ -370,49 +411,6 @@ class Trainer:
             checkpoint.append_metrics(self.folder, record)
         except SeqgenError as e:
             raise SeqgenError(f"{e}; {self._kept()}") from None
-
-    def _loop(self) -> TrainResult:
-        cfg, s, model = self.cfg, self.s, self.model
-        model.train()
-        start_elapsed, t_start = s["elapsed"], time.perf_counter()
-        win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
-        loss = None
-        evaluated_at = -1
-        while self.fraction() < 1.0 and not self._stop_requested():
-            if s["window"] >= len(self.batches):
-                s["epoch"] += 1
-                s["window"] = 0
-                self.batches = self._epoch_batches(new_offset=True)
-                self.hidden = None
-            lr = learning_rate(cfg, s["step"], self.fraction())
-            for g in self.opt.param_groups:
-                g["lr"] = lr
-            x, y = self.batches.window(s["window"])
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
-                                                 self.scaler)
-            self._check_divergence(loss)
-            s["step"] += 1
-            s["window"] += 1
-            s["tokens"] += x.numel()
-            s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-            win_tokens, win_loss, win_steps = win_tokens + x.numel(), win_loss + loss, win_steps + 1
-            if s["step"] % cfg.log_every == 0:
-                now = time.perf_counter()
-                tps = win_tokens / (now - win_t)
-                self._log({"step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
-                           "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
-                self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
-                                     tokens_per_s=tps, lr=lr))
-                win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, now
-            if s["step"] % cfg.eval_every == 0:
-                self._validate_and_save()
-                evaluated_at = s["step"]
-                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-        if evaluated_at != s["step"]:
-            self._validate_and_save()
-            s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-        return self._result(loss)
 
     def _result(self, loss: float | None) -> TrainResult:
         s = self.s
