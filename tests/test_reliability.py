@@ -89,13 +89,14 @@ def digest(folder: Path, names: tuple[str, ...] = FILES) -> dict[str, str]:
 
 
 def wait_for_step(folder: Path, step: int, proc: subprocess.Popen) -> None:
-    """Poll metrics.jsonl until the run has logged `step` (or ended)."""
+    """Poll metrics.jsonl until the run just started (still importing) logs `step`, or ends; lines an earlier,
+    killed run logged past its checkpoint do not count."""
     metrics = folder / checkpoint.METRICS
+    old = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
     while proc.poll() is None:
-        if metrics.is_file():
-            lines = metrics.read_text().splitlines()
-            if lines and json.loads(lines[-1])["step"] >= step:
-                return
+        lines = metrics.read_text().splitlines()[old:] if metrics.is_file() else []
+        if lines and json.loads(lines[-1])["step"] >= step:
+            return
         time.sleep(0.005)
     raise AssertionError(f"the run ended before step {step}: {proc.communicate()}")
 
