@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import textwrap
 
@@ -121,7 +122,8 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
     elif result.final_train_loss is not None:
         click.echo(f"no validation data (--val-fraction 0); final training loss "
                    f"{result.final_train_loss:.4f} nats/token, step {result.saved_step}")
-    if result.interrupted:
-        click.echo(f"seqgen: interrupted at step {result.steps}; the checkpoint holds step {result.saved_step}; "
-                   f"continue with: seqgen train --resume {result.folder}", err=True)
-        sys.exit(130)
+    if result.stop_signal is not None:
+        click.echo(f"seqgen: stopped by {signal.Signals(result.stop_signal).name} at step {result.steps}; the "
+                   f"checkpoint holds step {result.saved_step}; continue with: seqgen train --resume {result.folder}",
+                   err=True)
+        sys.exit(128 + result.stop_signal)

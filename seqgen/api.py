@@ -3,6 +3,7 @@ and `.score()` (see seqgen.trained). The CLI is a thin layer over these function
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -186,6 +187,9 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
             progress: ProgressFn | None) -> TrainResult:
     config = checkpoint.read_config(folder)
     state = checkpoint.load_trainer_state(folder)
+    if not os.access(folder, os.W_OK):  # fail before training rather than at the first save
+        raise SeqgenError(f"{folder}: cannot resume into a folder that is read-only or not writable for this user")
+    checkpoint.tidy(folder)
     model, codec = checkpoint.build(config, folder)
     ignored = set(options) - set(TrainConfig.__dataclass_fields__)
     if ignored:

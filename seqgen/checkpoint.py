@@ -1,14 +1,18 @@
 """Checkpoint folders: config.json + model.safetensors (best weights) + trainer.pt (resume state).
 
-Every file is written to a temporary name and renamed into place, so a run killed at any moment leaves
-the previous complete file behind. Weights are data only: safetensors for the model, and
-`torch.load(weights_only=True)` for the trainer state.
+Every file is serialised in memory, written to a temporary name, flushed and renamed into place, so a run
+killed at any moment leaves the previous complete file behind, and a full disk or a read-only folder is a clear
+error that leaves no temp file. trainer.pt is written last of the three files of a save and is what a resume
+trusts. Weights are data only: safetensors for the model, and `torch.load(weights_only=True)` for the trainer
+state.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -17,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save
 
 from seqgen.codecs import Codec, codec_from_dict
 from seqgen.errors import SeqgenError
@@ -48,27 +52,61 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
+def _save_file(path: Path, data: bytes) -> None:
+    """atomic_write of serialised bytes; a failing write (full disk, read-only folder) is one line naming the file."""
+    try:
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    except OSError as e:
+        raise SeqgenError(f"{path}: cannot save ({e.strerror or e})") from None
+
+
 def save_config(folder: Path, config: dict[str, Any]) -> None:
     """Write config.json (adds the format marker)."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _save_file(folder / CONFIG, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def save_weights(folder: Path, model: SequenceModel) -> None:
-    """Write model.safetensors (shared, i.e. tied, tensors are stored once)."""
-    atomic_write(folder / WEIGHTS, lambda tmp: save_model(model, tmp))
+    """Write model.safetensors; tensors shared by tied weights are stored once (load_model restores the tie)."""
+    tensors, seen = {}, set()
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if key not in seen:
+            seen.add(key)
+            tensors[name] = t.contiguous()
+    _save_file(folder / WEIGHTS, save(tensors))
 
 
 def save_trainer_state(folder: Path, state: dict[str, Any]) -> None:
     """Write trainer.pt: tensors and plain Python values only, loadable with weights_only=True."""
-    atomic_write(folder / TRAINER, lambda tmp: torch.save(state, tmp))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _save_file(folder / TRAINER, buffer.getvalue())
 
 
 def append_metrics(folder: Path, record: dict[str, Any]) -> None:
     """Append one JSON line to metrics.jsonl."""
-    with open(folder / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    try:
+        with open(folder / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise SeqgenError(f"{folder / METRICS}: cannot save ({e.strerror or e})") from None
+
+
+def tidy(folder: Path) -> None:
+    """Before resuming: delete the temp files of a save that a killed or failed run left behind (the complete
+    versions are in place), and a partly written last line of metrics.jsonl (a full disk, a kill mid-append)."""
+    for name in (CONFIG, WEIGHTS, TRAINER):
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+    metrics = folder / METRICS
+    data = metrics.read_bytes() if metrics.is_file() else b""
+    if data and not data.endswith(b"\n"):
+        try:
+            with open(metrics, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+        except OSError as e:
+            raise SeqgenError(f"{metrics}: cannot repair ({e.strerror or e})") from None
 
 
 def is_checkpoint(folder: Path) -> bool:
@@ -96,13 +134,53 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise SeqgenError(f"{path}: damaged checkpoint config (format_version {version!r})")
     if version > FORMAT_VERSION:
         raise SeqgenError(f"{path}: written by a newer seqgen (format {version}); upgrade seqgen")
+    if version < 1:
+        raise SeqgenError(f"{path}: damaged checkpoint config (unknown format_version {version})")
     for key in ("model", "codec"):
         if not isinstance(config.get(key), dict):
             raise SeqgenError(f"{path}: damaged checkpoint config (no '{key}' section)")
     for key in ("train", "data", "progress"):
         if not isinstance(config.setdefault(key, {}), dict):
             raise SeqgenError(f"{path}: damaged checkpoint config ('{key}' is not a section)")
+    _check_fields(config, "", path)
     return config
+
+
+NUMBER, NONE = (int, float), type(None)
+# The config.json fields seqgen reads besides the model and codec sections (which build() checks) and the training
+# settings (which TrainConfig checks), with their JSON types; "[]" stands for each item of a list. A field may be
+# absent; the reading options are passed on as keyword arguments, so no others are allowed there.
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "domain": str, "created": str, "seqgen_version": str, "parameters": int,
+    "data.inputs": list, "data.inputs[]": str, "data.max_files": (int, NONE), "data.documents": int,
+    "data.tokens": int, "data.train_tokens": int, "data.val_tokens": int, "data.hours": NUMBER,
+    "data.transpose": int, "data.skipped": int, "data.skipped_examples": list, "data.skipped_examples[]": str,
+    "data.pitch_range": list, "data.pitch_range[]": int,
+    "data.read_options": dict, "data.read_options.sample_rate": (*NUMBER, NONE),
+    "data.read_options.channel": (int, str, NONE), "data.read_options.column": (str, NONE),
+    "data.read_options.gaps": str,
+    "progress.step": int, "progress.epochs": NUMBER, "progress.tokens_seen": int, "progress.elapsed_s": NUMBER,
+    "progress.best_val_loss": (*NUMBER, NONE), "progress.best_step": int, "progress.last_val_loss": (*NUMBER, NONE),
+    "anomaly": dict, "anomaly.windows": list, "anomaly.windows[]": dict, "anomaly.windows[].window_s": NUMBER,
+    "anomaly.windows[].threshold_bits": NUMBER,
+}
+CLOSED_SECTIONS = ("data.read_options",)
+
+
+def _check_fields(value: Any, where: str, path: Path) -> None:
+    """Check `value` (the config at field path `where`) and what it holds against FIELD_TYPES (a bool is no number)."""
+    kind = FIELD_TYPES.get(where)
+    if kind is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+        raise SeqgenError(f"{path}: damaged checkpoint config ({where} is {value!r})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if where in CLOSED_SECTIONS and name not in FIELD_TYPES:
+                raise SeqgenError(f"{path}: damaged checkpoint config (unknown field {name})")
+            _check_fields(item, name, path)
+    elif isinstance(value, list) and f"{where}[]" in FIELD_TYPES:
+        for item in value:
+            _check_fields(item, f"{where}[]", path)
 
 
 MODEL_TYPES: dict[str, type | tuple[type, ...]] = {"vocab_size": int, "cell": str, "layers": int, "hidden": int,
@@ -166,6 +244,9 @@ def load_trainer_state(folder: Path) -> dict[str, Any]:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before refusing it
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message would suggest weights_only=False: never for a foreign file
+        raise SeqgenError(f"{path}: damaged trainer state (it holds Python objects besides tensors and plain values; "
+                          "refused, since loading them could run code)") from None
     except Exception as e:  # torch raises a variety of types for damaged files
         raise SeqgenError(f"{path}: damaged trainer state ({str(e).splitlines()[0]})") from None
     missing = [k for k in TRAINER_KEYS if not isinstance(state, dict) or k not in state]

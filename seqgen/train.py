@@ -1,12 +1,15 @@
 """The training loop: TBPTT over contiguous windows, AdamW, global-norm clipping, warmup + cosine LR,
-optional bfloat16 autocast, periodic validation that keeps the best weights, exact resume, and progress
-through a callback."""
+optional bfloat16 autocast, periodic validation that keeps the best weights, exact resume, a divergence guard,
+SIGINT/SIGTERM stopping at a step boundary with a checkpoint, and progress through a callback."""
 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state
 
 PRECISIONS = ("fp32", "bf16")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+LOSS_EMA = 0.1  # weight of each step's loss in the smoothed loss that the divergence guard watches
 _NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)  # a pass-through: backward and step unscaled
 
 
@@ -47,6 +52,9 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # settings may come from a checkpoint's config.json: check the types first
+            if not _has_type(getattr(self, f.name), str(f.type)):
+                raise ValueError(f"invalid training setting {f.name}={getattr(self, f.name)!r}")
         if self.epochs is None and self.max_steps is None and self.max_time is None:
             self.epochs = 10.0
         checks = {
@@ -73,6 +81,17 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether a setting (perhaps read from a checkpoint) has its field's type: "int", "float | None", ...; a bool
+    is no number, and a float must be finite."""
+    base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if value is None or isinstance(value, bool):
+        return value is None and optional
+    if base == "float":
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, {"int": int, "str": str}[base])
 
 
 @dataclass
@@ -105,6 +124,7 @@ class TrainResult:
     elapsed: float
     interrupted: bool = False
     saved_step: int | None = None
+    stop_signal: int | None = None  # SIGINT or SIGTERM when one stopped the run
 
 
 def learning_rate(cfg: TrainConfig, step: int, fraction: float) -> float:
@@ -191,9 +211,11 @@ class Trainer:
         self.scaler = grad_scaler(device, cfg.precision)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.s: dict[str, Any] = {"step": 0, "epoch": 0, "window": 0, "offset": 0, "elapsed": 0.0,
-                                  "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None}
+                                  "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None,
+                                  "loss_start": None, "loss_ema": None}
         self.hidden: State | None = None
         self.saved_step: int | None = None
+        self.signal: int | None = None
         self.batches = self._epoch_batches(new_offset=True)
         if (self.batches.batch_size, self.batches.seq_len) != (cfg.batch_size, cfg.seq_len):
             self.report(Progress("note", 0, 0.0, message=(
@@ -256,44 +278,55 @@ class Trainer:
         return max(parts)
 
     # --- saving ------------------------------------------------------------------------------------
+    def _kept(self) -> str:
+        """What the checkpoint folder holds, for error messages."""
+        return f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None else "nothing was saved"
+
     def _save(self, val_loss: float | None) -> None:
+        """Write the best weights (when they improved), then trainer.pt, then config.json; a failed write (full disk,
+        read-only folder) leaves the previous checkpoint complete and says which step it holds."""
         s = self.s
         improved = val_loss is not None and val_loss < s["best_val"]
         if improved:
             s["best_val"], s["best_step"] = val_loss, s["step"]
-        if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
-            checkpoint.save_weights(self.folder, self.model)
-        checkpoint.save_trainer_state(self.folder, self.state_dict())
-        self.saved_step = s["step"]
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
-        checkpoint.save_config(self.folder, {
-            **self.run_config, "train": self.cfg.to_dict(),
-            "progress": {"step": s["step"], "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
-                         "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
-                         "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
-                         "last_val_loss": val_loss},
-        })
+        try:
+            if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
+                checkpoint.save_weights(self.folder, self.model)
+            checkpoint.save_trainer_state(self.folder, self.state_dict())
+            checkpoint.save_config(self.folder, {
+                **self.run_config, "train": self.cfg.to_dict(),
+                "progress": {"step": s["step"],
+                             "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
+                             "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
+                             "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
+                             "last_val_loss": val_loss},
+            })
+        except SeqgenError as e:
+            raise SeqgenError(f"{e}; {self._kept()}") from None
+        self.saved_step = s["step"]
 
     def _validate_and_save(self) -> float | None:
         val_loss = evaluate(self.model, self.val, self.device, self.cfg.precision) if self.val is not None else None
         self.s["last_val"] = val_loss
         self._save(val_loss)
         record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
-        checkpoint.append_metrics(self.folder, record)
+        self._log(record)
         best = self.s["best_val"] if math.isfinite(self.s["best_val"]) else None
         self.report(Progress("eval", self.s["step"], self.fraction(), val_loss=val_loss, best_val_loss=best))
         return val_loss
 
     # --- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        """Train until the budget is spent or SIGINT/SIGTERM asks to stop, then validate and save."""
         cfg, s, model = self.cfg, self.s, self.model
         model.train()
         start_elapsed, t_start = s["elapsed"], time.perf_counter()
         win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
         loss = None
         evaluated_at = -1
-        try:
-            while self.fraction() < 1.0:
+        with self._stop_signals():
+            while self.fraction() < 1.0 and not self._stop_requested():
                 if s["window"] >= len(self.batches):
                     s["epoch"] += 1
                     s["window"] = 0
@@ -306,11 +339,7 @@ class Trainer:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
                                                      self.scaler)
-                if not math.isfinite(loss):
-                    saved = (f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None
-                             else "nothing was saved")
-                    raise SeqgenError(f"training diverged at step {s['step'] + 1} (loss {loss}); {saved}; "
-                                      "lower --lr or --clip")
+                self._check_divergence(loss)
                 s["step"] += 1
                 s["window"] += 1
                 s["tokens"] += x.numel()
@@ -319,7 +348,7 @@ class Trainer:
                 if s["step"] % cfg.log_every == 0:
                     now = time.perf_counter()
                     tps = win_tokens / (now - win_t)
-                    checkpoint.append_metrics(self.folder, {
+                    self._log({
                         "step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
                         "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
                     self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
@@ -329,15 +358,63 @@ class Trainer:
                     self._validate_and_save()
                     evaluated_at = s["step"]
                     s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-        except KeyboardInterrupt:
-            return self._result(loss, interrupted=True)
-        if evaluated_at != s["step"]:
-            self._validate_and_save()
-            s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+            if evaluated_at != s["step"]:
+                self._validate_and_save()
+                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
         return self._result(loss)
 
-    def _result(self, loss: float | None, interrupted: bool = False) -> TrainResult:
+    @contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """While training, SIGINT and SIGTERM ask the loop to stop at the next step boundary (a second one aborts at
+        once, unsaved); installed from the main thread only, the previous handlers restored afterwards."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: object) -> None:
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    def _stop_requested(self) -> bool:
+        """Whether a signal asked this run to stop (the decision taken at each step boundary)."""
+        return self.signal is not None
+
+    def _check_divergence(self, loss: float) -> None:
+        """Stop, saving nothing, when the loss of the step about to count is not finite, or when the smoothed loss
+        (an exponential moving average, so a single spike passes) exceeds the run's first loss by max(2 nats, half
+        of it): a model predicting clearly worse than it did untrained is diverging, and its next save would replace
+        a good checkpoint. Warmup is watched too, since a save during warmup would keep a diverged model."""
+        s, step = self.s, self.s["step"] + 1
+        if math.isfinite(loss):
+            if s["loss_start"] is None:
+                s["loss_start"] = s["loss_ema"] = loss
+            s["loss_ema"] += LOSS_EMA * (loss - s["loss_ema"])
+            start, smoothed = s["loss_start"], s["loss_ema"]
+            if smoothed <= start + max(2.0, start / 2):
+                return
+            loss_text = f"smoothed loss {smoothed:.3g} nats/token against {start:.3g} at the start"
+        else:
+            loss_text = f"loss {loss}"
+        raise SeqgenError(f"training diverged at step {step} ({loss_text}); {self._kept()}; lower --lr or --clip")
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """Append to metrics.jsonl; a failing write says which step the checkpoint keeps."""
+        try:
+            checkpoint.append_metrics(self.folder, record)
+        except SeqgenError as e:
+            raise SeqgenError(f"{e}; {self._kept()}") from None
+
+    def _result(self, loss: float | None) -> TrainResult:
         s = self.s
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
-        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], interrupted,
-                           self.saved_step)
+        stopped_by = self.signal if self.fraction() < 1.0 else None  # a signal during the final save stops nothing
+        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], stopped_by is not None,
+                           self.saved_step, stopped_by)

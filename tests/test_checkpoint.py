@@ -58,3 +58,12 @@ def test_newest_checkpoint_is_the_default(tmp_path, trained, monkeypatch):
     assert seqgen.load().path.name == "new"
     (root / "new" / "model.safetensors").unlink()
     assert seqgen.load().path.name == "old"
+
+
+def test_tidy_removes_what_an_interrupted_save_or_append_left(tmp_path):
+    (tmp_path / ".trainer.pt.abc123.tmp").write_bytes(b"half")
+    (tmp_path / "notes.tmp").write_text("not ours")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 10}\n{"step": 20}\n{"st')
+    checkpoint.tidy(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl", "notes.tmp"]
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 10}\n{"step": 20}\n'
