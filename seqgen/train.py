@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen import checkpoint
+from seqgen import checkpoint, distributed
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state
@@ -160,7 +160,7 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
 @torch.no_grad()
 def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, precision: str = "fp32") -> float:
     """Mean next-token loss in nats over every token of the batched stream (forward pass under `precision`,
-    the loss summed in fp32)."""
+    the loss summed in fp32); under torchrun, over every rank's rows."""
     was_training = model.training
     model.eval()
     total, count, hidden = 0.0, 0, None
@@ -171,6 +171,7 @@ def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, 
         total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
         count += y.numel()
     model.train(was_training)
+    total, count = distributed.all_reduce_sum([total, count])
     return total / count
 
 
@@ -183,8 +184,10 @@ class Trainer:
                  progress: ProgressFn | None = None):
         self.model, self.cfg, self.folder, self.device = model.to(device), cfg, folder, device
         self.train_tokens, self.run_config = train_tokens, run_config
-        self.val = TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len) if len(val_tokens) >= 2 else None
-        self.report = progress or (lambda p: None)
+        self.val = distributed.shard_batches(TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len)) \
+            if len(val_tokens) >= 2 else None
+        self.report = progress if progress is not None and distributed.is_main() else (lambda p: None)
+        self.ddp = distributed.wrap(self.model, device)  # the model itself in a single process
         if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise SeqgenError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
         self.opt = make_optimizer(self.model, cfg)
@@ -210,12 +213,12 @@ class Trainer:
         offset = self.s["offset"] if len(tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
         batches = TBPTTBatches(tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
         self.s["shape"] = [batches.batch_size, batches.seq_len]
-        return batches
+        return distributed.shard_batches(batches, even=True)
 
     def state_dict(self) -> dict[str, Any]:
         st = {"loop": dict(self.s), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "data_rng": self.data_rng.get_state(), "torch_rng": torch.get_rng_state(),
-              "hidden": self.hidden, "scaler": self.scaler.state_dict()}
+              "hidden": distributed.gather_rows(self.hidden), "scaler": self.scaler.state_dict()}
         if torch.cuda.is_available():
             st["cuda_rng"] = torch.cuda.get_rng_state_all()
         return st
@@ -230,7 +233,9 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         if "cuda_rng" in st and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(st["cuda_rng"])
-        h = st.get("hidden")
+        h = st.get("hidden")  # every rank's rows: this rank takes its share, whatever the number of ranks
+        h = distributed.take_rows(h, distributed.shard((h[0] if isinstance(h, tuple | list) else h).size(1))) \
+            if h is not None else None
         self.hidden = tuple(t.to(self.device) for t in h) if isinstance(h, tuple | list) else (
             h.to(self.device) if h is not None else None)
         saved_shape = self.s.get("shape")
@@ -261,10 +266,17 @@ class Trainer:
         improved = val_loss is not None and val_loss < s["best_val"]
         if improved:
             s["best_val"], s["best_step"] = val_loss, s["step"]
+        state = self.state_dict()  # on every rank: it gathers the rows of the hidden state
+        if distributed.is_main():
+            self._write(state, improved, val_loss)
+        distributed.barrier()  # nobody goes on (or reads the folder) before the checkpoint is complete
+        self.saved_step = s["step"]
+
+    def _write(self, state: dict[str, Any], improved: bool, val_loss: float | None) -> None:
+        s = self.s
         if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
             checkpoint.save_weights(self.folder, self.model)
-        checkpoint.save_trainer_state(self.folder, self.state_dict())
-        self.saved_step = s["step"]
+        checkpoint.save_trainer_state(self.folder, state)
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
         checkpoint.save_config(self.folder, {
             **self.run_config, "train": self.cfg.to_dict(),
@@ -279,7 +291,8 @@ class Trainer:
         self.s["last_val"] = val_loss
         self._save(val_loss)
         record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
-        checkpoint.append_metrics(self.folder, record)
+        if distributed.is_main():
+            checkpoint.append_metrics(self.folder, record)
         best = self.s["best_val"] if math.isfinite(self.s["best_val"]) else None
         self.report(Progress("eval", self.s["step"], self.fraction(), val_loss=val_loss, best_val_loss=best))
         return val_loss
@@ -292,8 +305,9 @@ class Trainer:
         win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
         loss = None
         evaluated_at = -1
-        try:
-            while self.fraction() < 1.0:
+        distributed.vary_dropout(cfg.seed, s["step"])
+        try:  # every stop decision goes through distributed.agree, so all ranks leave the loop at the same step
+            while not distributed.agree(self.fraction() >= 1.0):
                 if s["window"] >= len(self.batches):
                     s["epoch"] += 1
                     s["window"] = 0
@@ -304,36 +318,40 @@ class Trainer:
                     g["lr"] = lr
                 x, y = self.batches.window(s["window"])
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
+                loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
                                                      self.scaler)
-                if not math.isfinite(loss):
+                loss = distributed.mean(loss)  # the global batch's loss (ranks hold equal shares)
+                if distributed.agree(not math.isfinite(loss)):
                     saved = (f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None
                              else "nothing was saved")
                     raise SeqgenError(f"training diverged at step {s['step'] + 1} (loss {loss}); {saved}; "
                                       "lower --lr or --clip")
                 s["step"] += 1
                 s["window"] += 1
-                s["tokens"] += x.numel()
-                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-                win_tokens, win_loss, win_steps = win_tokens + x.numel(), win_loss + loss, win_steps + 1
+                tokens = x.numel() * distributed.world_size()
+                s["tokens"] += tokens
+                s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                win_tokens, win_loss, win_steps = win_tokens + tokens, win_loss + loss, win_steps + 1
                 if s["step"] % cfg.log_every == 0:
                     now = time.perf_counter()
                     tps = win_tokens / (now - win_t)
-                    checkpoint.append_metrics(self.folder, {
-                        "step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
-                        "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
+                    if distributed.is_main():
+                        checkpoint.append_metrics(self.folder, {
+                            "step": s["step"], "elapsed_s": round(s["elapsed"], 2),
+                            "train_loss": win_loss / win_steps, "lr": lr, "grad_norm": norm,
+                            "tokens_per_s": round(tps)})
                     self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
                                          tokens_per_s=tps, lr=lr))
                     win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, now
                 if s["step"] % cfg.eval_every == 0:
                     self._validate_and_save()
                     evaluated_at = s["step"]
-                    s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+                    s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
         except KeyboardInterrupt:
             return self._result(loss, interrupted=True)
         if evaluated_at != s["step"]:
             self._validate_and_save()
-            s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+            s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
         return self._result(loss)
 
     def _result(self, loss: float | None, interrupted: bool = False) -> TrainResult:
