@@ -118,9 +118,10 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shard(n: int) -> slice:
-    """This rank's contiguous share of n rows; shares differ in size by at most one."""
-    r, w = rank(), world_size()
+def shard(n: int, rank_: int | None = None, world: int | None = None) -> slice:
+    """A rank's (default: this one's) contiguous share of n rows; shares differ in size by at most one."""
+    r = rank() if rank_ is None else rank_
+    w = world_size() if world is None else world
     return slice(r * n // w, (r + 1) * n // w)
 
 
