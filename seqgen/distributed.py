@@ -10,6 +10,7 @@ met, divergence, an interrupt) is taken with `agree`, so all ranks take it toget
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -63,9 +64,11 @@ def session(device: str = "auto") -> Iterator[torch.device]:
     dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=TIMEOUT)
     try:
         yield dev
-    except dist.DistBackendError as e:
-        raise SeqgenError(f"process {rank()} of {world_size()} lost contact with the others "
-                          f"({str(e).splitlines()[0]})") from None
+    except RuntimeError as e:  # gloo reports a peer that went away as a plain RuntimeError
+        if not isinstance(e, dist.DistError) and "gloo" not in str(e):
+            raise
+        cause = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip()).split(". ")[0][:160]  # without gloo's source line
+        raise SeqgenError(f"process {rank()} of {world_size()} lost contact with the others ({cause})") from None
     finally:
         dist.destroy_process_group()
 
@@ -150,13 +153,14 @@ def _gather(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-def take_rows(state: State | None, rows: slice) -> State | None:
-    """This rank's rows of a global recurrent state (the inverse of gather_rows)."""
+def take_rows(state: State | None, rows: slice | None = None) -> State | None:
+    """These rows (default: this rank's share) of a global recurrent state: the inverse of gather_rows."""
     if state is None:
         return None
     if isinstance(state, tuple | list):
+        rows = rows or shard(state[0].size(1))
         return tuple(s[:, rows] for s in state)
-    return state[:, rows]
+    return state[:, rows or shard(state.size(1))]
 
 
 def launch(nproc: int, args: Sequence[str]) -> int:

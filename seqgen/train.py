@@ -233,9 +233,7 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         if "cuda_rng" in st and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(st["cuda_rng"])
-        h = st.get("hidden")  # every rank's rows: this rank takes its share, whatever the number of ranks
-        h = distributed.take_rows(h, distributed.shard((h[0] if isinstance(h, tuple | list) else h).size(1))) \
-            if h is not None else None
+        h = distributed.take_rows(st.get("hidden"))  # this rank's share of every stream, for any number of ranks
         self.hidden = tuple(t.to(self.device) for t in h) if isinstance(h, tuple | list) else (
             h.to(self.device) if h is not None else None)
         saved_shape = self.s.get("shape")
@@ -291,11 +289,15 @@ class Trainer:
         self.s["last_val"] = val_loss
         self._save(val_loss)
         record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
-        if distributed.is_main():
-            checkpoint.append_metrics(self.folder, record)
+        self._log(record)
         best = self.s["best_val"] if math.isfinite(self.s["best_val"]) else None
         self.report(Progress("eval", self.s["step"], self.fraction(), val_loss=val_loss, best_val_loss=best))
         return val_loss
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """A line of metrics.jsonl, written by rank 0 alone."""
+        if distributed.is_main():
+            checkpoint.append_metrics(self.folder, record)
 
     # --- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -335,11 +337,9 @@ class Trainer:
                 if s["step"] % cfg.log_every == 0:
                     now = time.perf_counter()
                     tps = win_tokens / (now - win_t)
-                    if distributed.is_main():
-                        checkpoint.append_metrics(self.folder, {
-                            "step": s["step"], "elapsed_s": round(s["elapsed"], 2),
-                            "train_loss": win_loss / win_steps, "lr": lr, "grad_norm": norm,
-                            "tokens_per_s": round(tps)})
+                    self._log({
+                        "step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
+                        "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
                     self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
                                          tokens_per_s=tps, lr=lr))
                     win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, now
