@@ -24,7 +24,7 @@ from seqgen.device import resolve_device
 from seqgen.errors import SeqgenError
 from seqgen.models import State
 
-TIMEOUT = timedelta(minutes=10)  # a rank that waits longer than this on the others fails instead of hanging
+TIMEOUT = timedelta(minutes=30)  # a rank that waits longer than this on the others fails instead of hanging
 
 
 def launched() -> bool:
@@ -33,14 +33,17 @@ def launched() -> bool:
 
 
 def active() -> bool:
+    """Whether this process has joined a process group (inside `session` under torchrun)."""
     return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:
+    """This process's rank in the group; 0 outside one."""
     return dist.get_rank() if active() else 0
 
 
 def world_size() -> int:
+    """How many processes train together; 1 outside a group."""
     return dist.get_world_size() if active() else 1
 
 
@@ -61,16 +64,24 @@ def session(device: str = "auto") -> Iterator[torch.device]:
     if dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=TIMEOUT)
+    try:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=TIMEOUT)
+    except dist.DistError as e:
+        raise SeqgenError(f"cannot join the other training processes ({_cause(e)})") from None
     try:
         yield dev
+        dist.barrier()  # leave together: no rank drops its connections while rank 0 still finishes the run
     except RuntimeError as e:  # gloo reports a peer that went away as a plain RuntimeError
         if not isinstance(e, dist.DistError) and "gloo" not in str(e):
             raise
-        cause = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip()).split(". ")[0][:160]  # without gloo's source line
-        raise SeqgenError(f"process {rank()} of {world_size()} lost contact with the others ({cause})") from None
+        raise SeqgenError(f"process {rank()} of {world_size()} lost contact with the others ({_cause(e)})") from None
     finally:
         dist.destroy_process_group()
+
+
+def _cause(e: Exception) -> str:
+    """The first sentence of a torch.distributed error, without the C++ source location it starts with."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip()).split(". ")[0][:160]
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
