@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -13,7 +14,7 @@ from cli.plot import plot
 from cli.sample import sample
 from cli.score import score
 from cli.train import train
-from seqgen import __version__
+from seqgen import __version__, distributed
 from seqgen.errors import SeqgenError
 
 
@@ -43,7 +44,8 @@ class SeqgenGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"seqgen: error: {message}", err=True)
+    rank = "" if distributed.is_main() else f"(rank {os.environ.get('RANK')}) "  # several processes under torchrun
+    click.echo(f"seqgen: error: {rank}{message}", err=True)
     sys.exit(code)
 
 

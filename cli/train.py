@@ -8,10 +8,12 @@ import sys
 import textwrap
 
 import click
+from click.core import ParameterSource
 
 import seqgen
 from cli.options import SEED, device_option
 from cli.progress import ProgressBar
+from seqgen import distributed
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
 from seqgen.models import CELLS
 from seqgen.presets import PRESETS
@@ -36,6 +38,8 @@ Examples:
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
   seqgen train --resume checkpoints/piano --max-time 1200
   seqgen train data/tinyshakespeare --preset shakespeare-cpu
+  seqgen train input.txt --nproc 2 --max-time 600
+  torchrun --standalone --nproc_per_node=4 -m seqgen train input.txt --max-time 600
 \b
 Presets (--preset NAME; options given on the command line override the preset's):
 {PRESET_HELP}
@@ -103,17 +107,26 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
               help="bf16: forward pass under bfloat16 autocast, fp32 weights and loss; faster where the CPU "
                    "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.  [default: fp32]")
 @device_option
+@click.option("--nproc", type=click.IntRange(min=1),
+              help="Train as N processes on this machine (N GPUs, or CPU cores shared out), started by torchrun's "
+                   "launcher; --batch-size is the global batch. Several machines: see README, Scaling up.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, preset: str | None,
-          sentences: bool, max_files: int | None, device: str, quiet: bool, **options: object) -> None:
+          sentences: bool, max_files: int | None, device: str, nproc: int | None, quiet: bool,
+          **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
-    bar = ProgressBar(enabled=not quiet)
+    if nproc is not None and nproc > 1:
+        sys.exit(distributed.launch(nproc, _given_args(click.get_current_context())))
+    main = distributed.is_main()  # under torchrun only rank 0 draws progress and prints the summary
+    bar = ProgressBar(enabled=not quiet and main)
     try:
         result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
                               boundaries=sentences, overwrite=overwrite, max_files=max_files, preset=preset,
                               **options)
     finally:
         bar.close()
+    if not main:
+        sys.exit(128 + result.stop_signal if result.stop_signal is not None else 0)
     click.echo(f"checkpoint: {result.folder}")
     if result.final_val_loss is not None:
         click.echo(f"validation loss: {result.final_val_loss:.4f} nats/token "
@@ -127,3 +140,20 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
                    f"checkpoint holds step {result.saved_step}; continue with: seqgen train --resume {result.folder}",
                    err=True)
         sys.exit(128 + result.stop_signal)
+
+
+def _given_args(ctx: click.Context) -> list[str]:
+    """The options and DATA given on this command line except --nproc: what each launched process is told."""
+    args: list[str] = []
+    data: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params[param.name]
+        if param.name == "nproc" or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        if isinstance(param, click.Argument):
+            data = list(value)
+        elif isinstance(param, click.Option) and param.is_flag:
+            args.append(param.opts[-1] if value or not param.secondary_opts else param.secondary_opts[-1])
+        else:
+            args += [param.opts[-1], str(value)]
+    return [*args, "--", *data] if data else args

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from seqgen import __version__, checkpoint
+from seqgen import __version__, checkpoint, distributed
 from seqgen.device import resolve_device
 from seqgen.errors import SeqgenError
 from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, split_corpora
@@ -57,7 +57,18 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     list to a fixed random subset. With `resume`, training continues in that checkpoint folder from its saved
     step; the model and codec come from the checkpoint and only training options change. The checkpoint folder
     gets curve.png, the losses of metrics.jsonl drawn against seconds and steps.
+
+    Under torchrun, every process runs this call as one rank of a DistributedDataParallel run (see
+    seqgen.distributed): `batch_size` is the global batch, and only rank 0 writes and reports progress.
     """
+    with distributed.session(device) as dev:
+        return _train(data, out, dev, resume=resume, progress=progress if distributed.is_main() else None,
+                      boundaries=boundaries, overwrite=overwrite, max_files=max_files, preset=preset, **options)
+
+
+def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev: torch.device, *,
+           resume: str | Path | None, progress: ProgressFn | None, boundaries: bool, overwrite: bool,
+           max_files: int | None, preset: str | None, **options: Any) -> TrainResult:
     options = {k: v for k, v in options.items() if v is not None}
     codec_names = {k for names in CODEC_OPTIONS.values() for k in names}
     known = set(MODEL_DEFAULTS) | codec_names | set(READ_OPTIONS) | set(TrainConfig.__dataclass_fields__)
@@ -66,7 +77,6 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
         raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     if isinstance(data, str | Path):
         data = [data]
-    dev = resolve_device(device)
     if resume is not None:
         clash = [name for name, given in (("--out", out is not None), ("--overwrite", overwrite),
                                           ("--sentences", boundaries), ("--preset", preset is not None)) if given]
@@ -98,7 +108,7 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
     if folder.exists() and not folder.is_dir():
         raise SeqgenError(f"{folder}: is a file; --out names the checkpoint folder to create")
-    if folder.exists() and any(folder.iterdir()) and not overwrite:
+    if folder.exists() and any(folder.iterdir()) and not overwrite and distributed.is_main():
         raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
                           "continue it with --resume, or replace it with --overwrite")
 
@@ -123,20 +133,19 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     _report_notes(progress, prepared.notes)
     # A new run writes into a folder of its own; with --overwrite the old checkpoint is replaced only once
     # the new one exists, and a run that ends without any checkpoint leaves nothing behind.
+    # Under torchrun only rank 0 touches the folder.
     work = folder.with_name(f".{folder.name}.new") if overwrite and folder.exists() else folder
-    if work != folder and work.exists():
-        shutil.rmtree(work)
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
+    if distributed.is_main():
+        _make_folder(work, folder)
     try:
         result = Trainer(model, prepared.train, prepared.val, cfg, work, run_config, dev, progress).run()
     finally:
-        kept = _settle(work, folder)
+        kept = _settle(work, folder) if distributed.is_main() else True
     if not kept:
         raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
     result.folder = folder
+    if not distributed.is_main():
+        return result
     if prepared.codec.domain == "waveform" and len(prepared.val) > 1:
         _calibrate(folder, prepared.val)
     _draw_curve(folder)
@@ -169,6 +178,16 @@ def _calibrate(folder: Path, val: Any) -> None:
     config = checkpoint.read_config(folder)
     config["anomaly"] = calibrate_anomaly(model, val)
     checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
+
+
+def _make_folder(work: Path, folder: Path) -> None:
+    """Create the (empty) folder a new run writes into, `folder` itself or its replacement beside it."""
+    if work != folder and work.exists():
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
 
 
 def _settle(work: Path, folder: Path) -> bool:
@@ -223,6 +242,8 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
                           "give a larger --max-steps, --max-time or --epochs to train on")
     result = trainer.run()
+    if not distributed.is_main():
+        return result
     if codec.domain == "waveform" and len(prepared.val) > 1:
         _calibrate(folder, prepared.val)
     _draw_curve(folder)

@@ -113,7 +113,8 @@ class TBPTTBatches:
     """Contiguous truncated-BPTT windows: the stream is cut into `batch` parallel rows and each step
     reads the next `seq_len` tokens of every row, so a carried hidden state sees one continuous text.
 
-    `offset` shifts where the rows start (a fresh one each epoch varies the window boundaries).
+    `offset` shifts where the rows start (a fresh one each epoch varies the window boundaries). After
+    `keep_rows`, windows hold only those rows (one process's share) while `batch_size` stays the whole layout's.
     """
 
     def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, offset: int = 0):
@@ -127,6 +128,11 @@ class TBPTTBatches:
 
     def __len__(self) -> int:
         return self.row_len // self.seq_len
+
+    def keep_rows(self, rows: slice) -> TBPTTBatches:
+        """Serve only these rows of the layout (a distributed rank's shard), so ranks never share a token."""
+        self.x, self.y = self.x[rows], self.y[rows]
+        return self
 
     def window(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and next-token targets of window i, each [batch, seq_len]."""
@@ -142,5 +148,5 @@ class TBPTTBatches:
 
     def all_windows(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Every window including a shorter last one, so evaluation covers each token of the rows."""
-        for s in range(0, self.row_len, self.seq_len):
+        for s in range(0, self.row_len if len(self.x) else 0, self.seq_len):
             yield self._read(s)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen import checkpoint
+from seqgen import checkpoint, distributed
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state
@@ -180,7 +180,7 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
 @torch.no_grad()
 def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, precision: str = "fp32") -> float:
     """Mean next-token loss in nats over every token of the batched stream (forward pass under `precision`,
-    the loss summed in fp32)."""
+    the loss summed in fp32); under torchrun, over every rank's rows."""
     was_training = model.training
     model.eval()
     total, count, hidden = 0.0, 0, None
@@ -191,6 +191,7 @@ def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, 
         total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
         count += y.numel()
     model.train(was_training)
+    total, count = distributed.all_reduce_sum([total, count])
     return total / count
 
 
@@ -203,8 +204,10 @@ class Trainer:
                  progress: ProgressFn | None = None):
         self.model, self.cfg, self.folder, self.device = model.to(device), cfg, folder, device
         self.train_tokens, self.run_config = train_tokens, run_config
-        self.val = TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len) if len(val_tokens) >= 2 else None
-        self.report = progress or (lambda p: None)
+        self.val = distributed.shard_batches(TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len)) \
+            if len(val_tokens) >= 2 else None
+        self.report = progress if progress is not None and distributed.is_main() else (lambda p: None)
+        self.ddp = distributed.wrap(self.model, device)  # the model itself in a single process
         if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise SeqgenError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
         self.opt = make_optimizer(self.model, cfg)
@@ -232,12 +235,12 @@ class Trainer:
         offset = self.s["offset"] if len(tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
         batches = TBPTTBatches(tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
         self.s["shape"] = [batches.batch_size, batches.seq_len]
-        return batches
+        return distributed.shard_batches(batches, even=True)
 
     def state_dict(self) -> dict[str, Any]:
         st = {"loop": dict(self.s), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "data_rng": self.data_rng.get_state(), "torch_rng": torch.get_rng_state(),
-              "hidden": self.hidden, "scaler": self.scaler.state_dict()}
+              "hidden": distributed.gather_rows(self.hidden), "scaler": self.scaler.state_dict()}
         if torch.cuda.is_available():
             st["cuda_rng"] = torch.cuda.get_rng_state_all()
         return st
@@ -252,7 +255,7 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         if "cuda_rng" in st and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(st["cuda_rng"])
-        h = st.get("hidden")
+        h = distributed.take_rows(st.get("hidden"))  # this rank's share of every stream, for any number of ranks
         self.hidden = tuple(t.to(self.device) for t in h) if isinstance(h, tuple | list) else (
             h.to(self.device) if h is not None else None)
         saved_shape = self.s.get("shape")
@@ -289,22 +292,31 @@ class Trainer:
         improved = val_loss is not None and val_loss < s["best_val"]
         if improved:
             s["best_val"], s["best_step"] = val_loss, s["step"]
-        best = s["best_val"] if math.isfinite(s["best_val"]) else None
-        try:
-            if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
-                checkpoint.save_weights(self.folder, self.model)
-            checkpoint.save_trainer_state(self.folder, self.state_dict())
-            checkpoint.save_config(self.folder, {
-                **self.run_config, "train": self.cfg.to_dict(),
-                "progress": {"step": s["step"],
-                             "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
-                             "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
-                             "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
-                             "last_val_loss": val_loss},
-            })
-        except SeqgenError as e:
-            raise SeqgenError(f"{e}; {self._kept()}") from None
+        state = self.state_dict()  # on every rank: it gathers the rows of the hidden state
+        error = None
+        if distributed.is_main():
+            try:
+                self._write(state, improved, val_loss)
+            except SeqgenError as e:
+                error = f"{e}; {self._kept()}"
+        if distributed.agree(error is not None):  # (also the barrier: nobody reads a half-written folder)
+            raise SeqgenError(error or f"rank 0 could not save the checkpoint; {self._kept()}")
         self.saved_step = s["step"]
+
+    def _write(self, state: dict[str, Any], improved: bool, val_loss: float | None) -> None:
+        """Rank 0's part of `_save`: the three files, each written atomically."""
+        s = self.s
+        best = s["best_val"] if math.isfinite(s["best_val"]) else None
+        if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
+            checkpoint.save_weights(self.folder, self.model)
+        checkpoint.save_trainer_state(self.folder, state)
+        checkpoint.save_config(self.folder, {
+            **self.run_config, "train": self.cfg.to_dict(),
+            "progress": {"step": s["step"], "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
+                         "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
+                         "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
+                         "last_val_loss": val_loss},
+        })
 
     def _validate_and_save(self) -> float | None:
         val_loss = evaluate(self.model, self.val, self.device, self.cfg.precision) if self.val is not None else None
@@ -325,8 +337,9 @@ class Trainer:
         win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
         loss = None
         evaluated_at = -1
-        with self._stop_signals():
-            while self.fraction() < 1.0 and not self._stop_requested():
+        distributed.vary_dropout(cfg.seed, s["step"])
+        with self._stop_signals():  # every stop decision goes through distributed.agree: all ranks stop together
+            while not distributed.agree(self.fraction() >= 1.0 or self._stop_requested()):
                 if s["window"] >= len(self.batches):
                     s["epoch"] += 1
                     s["window"] = 0
@@ -337,14 +350,16 @@ class Trainer:
                     g["lr"] = lr
                 x, y = self.batches.window(s["window"])
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss, norm, self.hidden = train_step(model, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
+                loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
                                                      self.scaler)
-                self._check_divergence(loss)
+                loss = distributed.mean(loss)  # the global batch's loss (ranks hold equal shares)
+                self._check_divergence(loss)  # the same loss and history on every rank: all raise together
                 s["step"] += 1
                 s["window"] += 1
-                s["tokens"] += x.numel()
-                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
-                win_tokens, win_loss, win_steps = win_tokens + x.numel(), win_loss + loss, win_steps + 1
+                tokens = x.numel() * distributed.world_size()
+                s["tokens"] += tokens
+                s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                win_tokens, win_loss, win_steps = win_tokens + tokens, win_loss + loss, win_steps + 1
                 if s["step"] % cfg.log_every == 0:
                     now = time.perf_counter()
                     tps = win_tokens / (now - win_t)
@@ -357,10 +372,10 @@ class Trainer:
                 if s["step"] % cfg.eval_every == 0:
                     self._validate_and_save()
                     evaluated_at = s["step"]
-                    s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+                    s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
             if evaluated_at != s["step"]:
                 self._validate_and_save()
-                s["elapsed"] = start_elapsed + time.perf_counter() - t_start
+                s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
         return self._result(loss)
 
     @contextmanager
@@ -406,7 +421,9 @@ class Trainer:
         raise SeqgenError(f"training diverged at step {step} ({loss_text}); {self._kept()}; lower --lr or --clip")
 
     def _log(self, record: dict[str, Any]) -> None:
-        """Append to metrics.jsonl; a failing write says which step the checkpoint keeps."""
+        """Append to metrics.jsonl (rank 0 alone); a failing write says which step the checkpoint keeps."""
+        if not distributed.is_main():
+            return
         try:
             checkpoint.append_metrics(self.folder, record)
         except SeqgenError as e:
