@@ -42,8 +42,15 @@ DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "bench" / "reference.py"
 
 
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# Runs a command and prints its peak RSS (KiB) last on stderr. A child forked straight from this process would
+# inherit its resident size as a high-water mark; forked from this small interpreter, the yardstick's is its own.
+MEASURE_CHILD = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+                 "sys.exit(r.returncode)")
 
 
 def bench_train(model: SequenceModel, tokens, batch: int, seq_len: int, seconds: float = math.inf,
@@ -133,8 +140,9 @@ def main() -> None:
         cmd = [sys.executable, str(a.reference), "--text", str(a.text), "--cell", a.cell, "--hidden", str(a.hidden),
                "--layers", str(a.layers), "--batch", str(a.batch), "--seq-len", str(a.seq_len),
                "--seconds", str(a.seconds)]
-        ref = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-        ref["peak_rss_mb"] = round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1)
+        run = subprocess.run([sys.executable, "-c", MEASURE_CHILD, *cmd], capture_output=True, text=True, check=True)
+        ref = json.loads(run.stdout)
+        ref["peak_rss_mb"] = round(int(run.stderr.strip().splitlines()[-1]) / 1024, 1)
         out["reference"] = ref
         out["ratio_seqgen_over_reference"] = {
             "train": round(ours["train_tokens_per_s"] / ref["train_tokens_per_s"], 2),
