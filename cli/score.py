@@ -13,6 +13,7 @@ from cli.options import checkpoint_option, device_option
 from seqgen.data import read_text
 from seqgen.errors import SeqgenError
 from seqgen.render import plot_signal
+from seqgen.train import PRECISIONS
 
 
 def _read_stdin() -> str:
@@ -44,7 +45,7 @@ def _inputs(texts: tuple[str, ...], files: tuple[str, ...], document: bool) -> l
               help="One JSON object per input: text, tokens, logprob, log10prob, perplexity, bits_per_token.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Sequences scored together.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Text and music: bf16 runs the recurrent layers in bfloat16, about twice as fast on CPUs with "
                    "bf16 units; log-probs move by about 0.1 %.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,

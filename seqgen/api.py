@@ -144,12 +144,17 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
     if not kept:
         raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
     result.folder = folder
-    if not distributed.is_main():
-        return result
-    if prepared.codec.domain == "waveform" and len(prepared.val) > 1:
-        _calibrate(folder, prepared.val)
-    _draw_curve(folder)
+    _finish(folder, prepared.codec.domain, prepared.val)
     return result
+
+
+def _finish(folder: Path, domain: str, val: Any) -> None:
+    """Rank 0's work once a run has saved: waveform anomaly thresholds from the validation tails, and curve.png."""
+    if not distributed.is_main():
+        return
+    if domain == "waveform" and len(val) > 1:
+        _calibrate(folder, val)
+    _draw_curve(folder)
 
 
 def _draw_curve(folder: Path) -> None:
@@ -242,11 +247,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
                           "give a larger --max-steps, --max-time or --epochs to train on")
     result = trainer.run()
-    if not distributed.is_main():
-        return result
-    if codec.domain == "waveform" and len(prepared.val) > 1:
-        _calibrate(folder, prepared.val)
-    _draw_curve(folder)
+    _finish(folder, codec.domain, prepared.val)
     return result
 
 

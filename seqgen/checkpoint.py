@@ -147,10 +147,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 
 NUMBER, NONE = (int, float), type(None)
-# The config.json fields seqgen reads besides the model and codec sections (which build() checks) and the training
-# settings (which TrainConfig checks), with their JSON types; "[]" stands for each item of a list. A field may be
-# absent; the reading options are passed on as keyword arguments, so no others are allowed there.
+# The config.json fields seqgen reads besides the codec section (which build() checks) and the training settings
+# (which TrainConfig checks), with their JSON types; "[]" stands for each item of a list. A field may be absent;
+# the reading options are passed on as keyword arguments, so no others are allowed there.
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model.vocab_size": int, "model.cell": str, "model.layers": int, "model.hidden": int, "model.embed": int,
+    "model.dropout": NUMBER, "model.tie_weights": bool,
     "domain": str, "created": str, "seqgen_version": str, "parameters": int,
     "data.inputs": list, "data.inputs[]": str, "data.max_files": (int, NONE), "data.documents": int,
     "data.tokens": int, "data.train_tokens": int, "data.val_tokens": int, "data.hours": NUMBER,
@@ -183,21 +185,8 @@ def _check_fields(value: Any, where: str, path: Path) -> None:
             _check_fields(item, f"{where}[]", path)
 
 
-MODEL_TYPES: dict[str, type | tuple[type, ...]] = {"vocab_size": int, "cell": str, "layers": int, "hidden": int,
-                                                    "embed": int, "dropout": (int, float), "tie_weights": bool}
-
-
-def _check_model_types(model: dict[str, Any], where: Path) -> None:
-    """Refuse a model section whose fields have the wrong JSON types, naming the field (a bool is no number)."""
-    for key, kind in MODEL_TYPES.items():
-        value = model.get(key)
-        if key in model and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-            raise SeqgenError(f"{where / CONFIG}: damaged checkpoint config (model.{key} is {value!r})")
-
-
 def build(config: dict[str, Any], where: Path) -> tuple[SequenceModel, Codec]:
-    """Model (fresh weights) and codec described by a checkpoint config."""
-    _check_model_types(config["model"], where)
+    """Model (fresh weights) and codec described by a checkpoint config (as read_config checked it)."""
     try:
         codec = codec_from_dict(config["codec"])
         model_config = ModelConfig.from_dict(config["model"])

@@ -126,12 +126,6 @@ def mean(value: float) -> float:
     return all_reduce_sum([value])[0] / world_size()
 
 
-def barrier() -> None:
-    """Wait for every rank (after rank 0 wrote a checkpoint, so no one reads a half-written folder)."""
-    if active():
-        dist.barrier()
-
-
 def shard(n: int, rank_: int | None = None, world: int | None = None) -> slice:
     """A rank's (default: this one's) contiguous share of n rows; shares differ in size by at most one."""
     r = rank() if rank_ is None else rank_

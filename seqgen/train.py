@@ -122,9 +122,13 @@ class TrainResult:
     best_val_loss: float | None
     final_train_loss: float | None
     elapsed: float
-    interrupted: bool = False
     saved_step: int | None = None
     stop_signal: int | None = None  # SIGINT or SIGTERM when one stopped the run
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a signal stopped the run before its budget was spent."""
+        return self.stop_signal is not None
 
 
 def learning_rate(cfg: TrainConfig, step: int, fraction: float) -> float:
@@ -433,5 +437,4 @@ class Trainer:
         s = self.s
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
         stopped_by = self.signal if self.fraction() < 1.0 else None  # a signal during the final save stops nothing
-        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], stopped_by is not None,
-                           self.saved_step, stopped_by)
+        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], self.saved_step, stopped_by)
