@@ -36,6 +36,8 @@ class SeqgenGroup(click.Group):
             _fail(f"{e.format_message()}{hint}", e.exit_code)
         except SeqgenError as e:
             _fail(str(e), 1)
+        except OSError as e:  # a file the library did not name in its own error (the disk, the system)
+            _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e) or type(e).__name__, 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         if isinstance(code, int) and code:

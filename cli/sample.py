@@ -12,7 +12,7 @@ import pretty_midi
 
 import seqgen
 from cli.options import SEED, checkpoint_option, device_option
-from seqgen.checkpoint import atomic_write
+from seqgen.checkpoint import write_file
 from seqgen.errors import SeqgenError
 from seqgen.music import abc_to_midi
 from seqgen.render import plot_piano_roll, plot_signal, render_wav
@@ -167,7 +167,7 @@ def _write(pieces: list[pretty_midi.PrettyMIDI | None], num: int, midi: Path | N
         files = []
         if midi:
             path = numbered(midi, i, num)
-            atomic_write(path, pm.write)
+            write_file(path, pm.write)
             files.append(str(path))
         if wav:
             path = numbered(wav, i, num)

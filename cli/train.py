@@ -100,6 +100,9 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
               help="Budget in seconds (whole run, resumes included).")
 @click.option("--eval-every", type=click.IntRange(min=1),
               help="Validate and checkpoint every N steps.  [default: 250]")
+@click.option("--save-every", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="Also save the run every MINUTES of training between validations, so a kill loses minutes "
+                   "(validation keeps the best weights; these saves keep the run resumable).  [default: 10]")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
               help="Tail of the data held out for validation.  [default: 0.1]")
 @click.option("--seed", type=SEED, help="Fixes initialisation, data order and dropout.  [default: 0]")

@@ -106,11 +106,8 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
     except ValueError as e:
         raise SeqgenError(str(e)) from None
     folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
-    if folder.exists() and not folder.is_dir():
-        raise SeqgenError(f"{folder}: is a file; --out names the checkpoint folder to create")
-    if folder.exists() and any(folder.iterdir()) and not overwrite and distributed.is_main():
-        raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
-                          "continue it with --resume, or replace it with --overwrite")
+    if distributed.is_main():  # (the other ranks would see the folder rank 0 is making)
+        _check_out_folder(folder, overwrite)
 
     try:
         prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=codec_opts,
@@ -134,7 +131,7 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
     # A new run writes into a folder of its own; with --overwrite the old checkpoint is replaced only once
     # the new one exists, and a run that ends without any checkpoint leaves nothing behind.
     # Under torchrun only rank 0 touches the folder.
-    work = folder.with_name(f".{folder.name}.new") if overwrite and folder.exists() else folder
+    work = folder.resolve().with_name(f".{folder.resolve().name}.new") if overwrite and folder.exists() else folder
     if distributed.is_main():
         _make_folder(work, folder)
     try:
@@ -185,14 +182,44 @@ def _calibrate(folder: Path, val: Any) -> None:
     checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
 
 
+def _check_out_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse an --out that a new run must not write into: a file, a folder with files in it (unless --overwrite
+    replaces it), and with --overwrite any folder seqgen did not make for a run, or one holding the working folder;
+    a refusal touches nothing."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise SeqgenError(f"{folder}: is a file; --out names the checkpoint folder to create")
+    if not any(folder.iterdir()):
+        return
+    if not overwrite:
+        raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
+                          "continue it with --resume, or replace it with --overwrite")
+    if not checkpoint.is_run_folder(folder):
+        raise SeqgenError(f"{folder}: not a seqgen checkpoint; --overwrite replaces only checkpoint folders, so "
+                          "nothing in it was touched; choose another --out")
+    here = Path.cwd().resolve()
+    if folder.resolve() in (here, *here.parents):
+        raise SeqgenError(f"{folder}: holds the current working folder, which --overwrite cannot replace; "
+                          "run from another folder")
+
+
 def _make_folder(work: Path, folder: Path) -> None:
-    """Create the (empty) folder a new run writes into, `folder` itself or its replacement beside it."""
+    """Create the (empty) folder a new run writes into, `folder` itself or its replacement beside it, and mark it
+    as a seqgen run's."""
     if work != folder and work.exists():
         shutil.rmtree(work)
+    existed = work.exists()
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
+    try:
+        checkpoint.mark_run(work)
+    except SeqgenError:
+        if not existed:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def _settle(work: Path, folder: Path) -> bool:

@@ -28,6 +28,7 @@ from seqgen.errors import SeqgenError
 from seqgen.models import ModelConfig, SequenceModel
 
 CONFIG, WEIGHTS, TRAINER, METRICS = "config.json", "model.safetensors", "trainer.pt", "metrics.jsonl"
+RUN_MARKER = ".seqgen-run.json"  # written when a run creates its folder: the folder is seqgen's from then on
 FORMAT = "seqgen-checkpoint"
 TRAINER_KEYS = ("loop", "model", "optimizer", "data_rng", "torch_rng")
 FORMAT_VERSION = 1
@@ -50,6 +51,17 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_file(path: Path, write: Callable[[str], None], errors: tuple[type[Exception], ...] = ()) -> None:
+    """atomic_write of a user's output file; a failure (full disk, read-only folder, a file where a folder should
+    be, or one of the writer's own `errors`) is one line naming the file, and leaves no file behind."""
+    try:
+        atomic_write(path, write)
+    except (OSError, *errors) as e:
+        reason = "a folder in its path is a file" if isinstance(e, FileExistsError | NotADirectoryError) \
+            else getattr(e, "strerror", None) or e
+        raise SeqgenError(f"{path}: cannot write ({reason})") from None
 
 
 def _save_file(path: Path, data: bytes) -> None:
@@ -113,6 +125,36 @@ def is_checkpoint(folder: Path) -> bool:
     return (folder / CONFIG).is_file() and (folder / WEIGHTS).is_file()
 
 
+def mark_run(folder: Path) -> None:
+    """Mark a new run's folder as seqgen's before training starts: a run killed before its first save can then be
+    told apart from a user's folder (see unsaved_run_message) and replaced by --overwrite."""
+    _save_file(folder / RUN_MARKER, b'{"format": "seqgen-run"}\n')
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether seqgen made this folder for a run (a checkpoint, or a run stopped before its first save)."""
+    return is_checkpoint(folder) or (folder / RUN_MARKER).is_file()
+
+
+def unsaved_run_message(folder: Path) -> str | None:
+    """What to tell a user who points at the folder of a run that was stopped (killed) before its first save, or
+    None when `folder` is not one."""
+    if is_checkpoint(folder) or not (folder / RUN_MARKER).is_file():
+        return None
+    step = 0
+    metrics = folder / METRICS
+    lines = metrics.read_text(encoding="utf-8", errors="replace").splitlines() if metrics.is_file() else []
+    for line in reversed(lines):  # the last complete record says how far the run got
+        try:
+            step = int(json.loads(line)["step"])
+            break
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return (f"{folder}: the training run in this folder was stopped before its first save (it had reached step "
+            f"{step}), so it holds no checkpoint to resume or load; start it again with the same `seqgen train` "
+            f"command and --out {folder} --overwrite")
+
+
 def read_config(folder: str | Path) -> dict[str, Any]:
     """Parse and check config.json, with a clear error for anything that is not a seqgen checkpoint."""
     folder = Path(folder)
@@ -122,7 +164,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise SeqgenError(f"{folder}: a checkpoint is a folder, this is a file")
     path = folder / CONFIG
     if not path.is_file():
-        raise SeqgenError(f"{folder}: not a seqgen checkpoint (no {CONFIG})")
+        raise SeqgenError(unsaved_run_message(folder) or f"{folder}: not a seqgen checkpoint (no {CONFIG})")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgen.checkpoint import is_checkpoint
+from seqgen.checkpoint import is_run_folder
+from seqgen.codecs.base import token_dtype
 from seqgen.errors import SeqgenError
 
 
@@ -51,14 +52,14 @@ def resolve_paths(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def _expand(p: Path) -> list[Path]:
-    """A file itself; a folder's files, leaving out hidden entries and seqgen checkpoint folders."""
+    """A file itself; a folder's files, leaving out hidden entries and the folders of seqgen runs."""
     if p.is_file():
         return [p]
     if p.is_dir():
         return sorted(
             f for f in p.rglob("*")
             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            and not is_checkpoint(f.parent)
+            and not is_run_folder(f.parent)
         )
     return []
 
@@ -88,8 +89,8 @@ def read_text_documents(inputs: Sequence[str | Path]) -> list[Document]:
 
 
 def to_array(ids: Sequence[int] | np.ndarray, vocab_size: int) -> np.ndarray:
-    """Compact token array: uint16 when the vocabulary fits, else int32."""
-    return np.asarray(ids, dtype=np.uint16 if vocab_size <= 65535 else np.int32)
+    """Compact token array of the width the vocabulary needs (see token_dtype)."""
+    return np.asarray(ids, dtype=token_dtype(vocab_size))
 
 
 def split_stream(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

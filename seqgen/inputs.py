@@ -182,7 +182,7 @@ def _music(inputs: Inputs, codec: NoteEventCodec, val_fraction: float, transpose
         train_part, val = split_stream(docs[0], val_fraction)
         train: TokenStream = train_part
     else:
-        val = np.concatenate([docs[i] for i in val_idx]) if val_idx else np.zeros(0, np.uint16)
+        val = np.concatenate([docs[i] for i in val_idx]) if val_idx else np.zeros(0, codec.token_dtype)
         train = PieceStream([docs[i] for i in train_idx], codec, transpose, seed)
     n_train = len(train)
     if n_train < 2:
@@ -217,9 +217,9 @@ def _waveform(inputs: Inputs, codec: MuLawCodec | None, val_fraction: float, cod
         head, tail = split_stream(ids, val_fraction)
         train_parts.append(head)
         if len(tail):
-            val_parts.append(np.concatenate([codec.start_ids, tail]).astype(np.uint16))
-    train = np.concatenate(train_parts).astype(np.uint16)
-    val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.uint16)
+            val_parts.append(np.concatenate([codec.start_ids, tail]).astype(codec.token_dtype))
+    train = np.concatenate(train_parts).astype(codec.token_dtype)
+    val = np.concatenate(val_parts) if val_parts else np.zeros(0, codec.token_dtype)
     if len(train) < 2:
         raise SeqgenError("too little signal to train on")
     seconds = sum(len(r.samples) / r.sample_rate for r in recordings)
@@ -231,11 +231,12 @@ def _waveform(inputs: Inputs, codec: MuLawCodec | None, val_fraction: float, cod
 def _coded(codec: MuLawCodec, recording: Recording) -> np.ndarray:
     """`<start>` and the μ-law levels of a recording at the codec's rate."""
     samples = codec.resample(recording.samples, int(round(recording.sample_rate)))
-    return np.asarray(codec.encode_document(samples), dtype=np.uint16)
+    return np.asarray(codec.encode_document(samples), dtype=codec.token_dtype)
 
 
 def _document(codec: NoteEventCodec, tokens: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.asarray(codec.start_ids, np.uint16), tokens, np.asarray(codec.end_ids, np.uint16)])
+    dtype = codec.token_dtype
+    return np.concatenate([np.asarray(codec.start_ids, dtype), tokens, np.asarray(codec.end_ids, dtype)])
 
 
 def _skip_notes(pieces: PieceSet, shown: int = 5) -> list[str]:
@@ -269,4 +270,4 @@ class PieceStream:
         order = rng.permutation(len(self.docs))
         shifts = rng.integers(self.low, self.high + 1) if self.transpose else np.zeros(len(self.docs), int)
         parts = [self.codec.transpose(self.docs[i], int(shifts[i])) if shifts[i] else self.docs[i] for i in order]
-        return np.concatenate(parts).astype(np.uint16)
+        return np.concatenate(parts).astype(self.codec.token_dtype)

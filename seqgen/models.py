@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +105,32 @@ class SequenceModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+ModelFn = TypeVar("ModelFn", bound=Callable[..., Any])
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) for the block, then the mode the model had: sampling or scoring in the middle of
+    training must not switch the trainer's dropout off."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def in_eval_mode(fn: ModelFn) -> ModelFn:
+    """Decorator: run fn(model, ...) with `evaluating(model)`."""
+
+    @functools.wraps(fn)
+    def wrapper(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        with evaluating(model):
+            return fn(model, *args, **kwargs)
+
+    return cast(ModelFn, wrapper)
 
 
 def detach_state(state: State | None) -> State | None:

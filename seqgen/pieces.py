@@ -71,7 +71,7 @@ def encode_file(path: Path, codec: NoteEventCodec) -> PieceSet:
             ids = codec.encode(pm)
             if ids:
                 out.names.append(name)
-                out.tokens.append(np.asarray(ids, dtype=np.uint16))
+                out.tokens.append(np.asarray(ids, dtype=codec.token_dtype))
             else:
                 out.skipped.append(f"{name}: no notes")
     return out

@@ -1,7 +1,7 @@
 """Listen to and look at generated music: a WAV via FluidSynth (or sine waves without it) and a PNG piano roll;
 and look at a training run: its losses against time and steps.
 
-Every file is written through `atomic_write`, so a failure never leaves a half-written WAV or PNG behind.
+Every file is written through `write_file`, so a failure never leaves a half-written WAV or PNG behind.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from seqgen.checkpoint import atomic_write
+from seqgen.checkpoint import write_file
 from seqgen.errors import SeqgenError
 
 SOUNDFONT_PATHS = (
@@ -237,10 +237,5 @@ def _require_notes(pm: pretty_midi.PrettyMIDI) -> None:
 
 
 def _write(path: Path, write: Callable[[str], None]) -> None:
-    """atomic_write, with a failure to write reported as one line naming the file."""
-    try:
-        atomic_write(path, write)
-    except (OSError, sf.SoundFileError) as e:
-        reason = "a folder in its path is a file" if isinstance(e, FileExistsError | NotADirectoryError) \
-            else getattr(e, "strerror", None) or e
-        raise SeqgenError(f"{path}: cannot write ({reason})") from None
+    """write_file, with soundfile's own errors reported the same way."""
+    write_file(path, write, (sf.SoundFileError,))

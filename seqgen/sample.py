@@ -10,10 +10,11 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from seqgen.models import SequenceModel
+from seqgen.models import SequenceModel, in_eval_mode
 from seqgen.stepper import Stepper
 
 
@@ -47,19 +48,33 @@ def choose(scaled: Tensor, top_k: int | None, top_p: float | None, noise: Tensor
 GREEDY_BELOW = 1e-6  # temperatures under this take the argmax path (dividing by them could overflow)
 
 
-class GumbelNoise:
-    """Standard Gumbel noise [num, vocab] per step, drawn from a seeded generator a block of steps at a time."""
+NOISE_BLOCK = 1 << 18  # noise values per sample drawn at once (1 MB): up to 256 steps of a small vocabulary
 
-    def __init__(self, num: int, vocab: int, generator: torch.Generator, device: torch.device):
-        self.shape = (max(1, min(256, (1 << 20) // (num * vocab))), num, vocab)  # up to 256 steps, 4 MB
-        self.generator, self.device = generator, device
-        self.block: Tensor | None = None
+
+def sample_seed(seed: int, index: int) -> int:
+    """The generator seed of sample `index` of `seed`: each sample has a stream of its own, so sample i of a seed
+    is the same however many were drawn with it, and no sample of one seed repeats a sample of another."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0]) >> 1
+
+
+class GumbelNoise:
+    """Standard Gumbel noise [num, vocab] per step; row i comes from sample i's own seeded generator, drawn a block
+    of steps at a time (the block's length depends on the vocabulary only, never on `num`)."""
+
+    def __init__(self, num: int, vocab: int, seed: int, device: torch.device):
+        self.steps = max(1, min(256, NOISE_BLOCK // vocab))
+        self.generators = [torch.Generator(device=device).manual_seed(sample_seed(seed, i)) for i in range(num)]
+        self.vocab, self.device = vocab, device
+        self.block: Tensor | None = None  # [steps, num, vocab]
         self.used = 0
 
     def next(self) -> Tensor:
-        if self.block is None or self.used == self.shape[0]:
-            block = torch.empty(self.shape, device=self.device).exponential_(generator=self.generator)
-            self.block = block.log_().neg_()
+        if self.block is None or self.used == self.steps:
+            rows = [torch.empty(self.steps, self.vocab, device=self.device).exponential_(generator=g)
+                    for g in self.generators]
+            # -log(E) with E ~ Exp(1) is Gumbel; an exact 0 from the draw would give +inf noise, and +inf on a
+            # banned token's -inf logit is NaN, which argmax would pick: clamp to the smallest positive float
+            self.block = torch.stack(rows, 1).clamp_min_(torch.finfo(torch.float32).tiny).log_().neg_()
             self.used = 0
         self.used += 1
         return self.block[self.used - 1]
@@ -86,6 +101,7 @@ def _ends_with(seq: list[int], suffix: list[int]) -> bool:
 
 
 @torch.inference_mode()
+@in_eval_mode
 def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int = 0,
              banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
@@ -107,11 +123,9 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
         raise ValueError(f"top-p must be in (0, 1], got {top_p}")
     if num < 1 or length < 0:
         raise ValueError(f"num must be >= 1 and length >= 0, got num={num}, length={length}")
-    model.eval()
     device = next(model.parameters()).device
     with threads_for(num, device):
-        generator = torch.Generator(device=device).manual_seed(seed)
-        noise = None if temperature < GREEDY_BELOW else GumbelNoise(num, model.config.vocab_size, generator, device)
+        noise = None if temperature < GREEDY_BELOW else GumbelNoise(num, model.config.vocab_size, seed, device)
         scale = temperature if noise is not None else 1.0
         stepper = Stepper(model, banned, scale, weights)
         logits, state = model(torch.tensor([list(prime)] * num, dtype=torch.long, device=device))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from seqgen.models import SequenceModel
+from seqgen.models import SequenceModel, in_eval_mode
 
 LN10, LN2 = math.log(10), math.log(2)
 
@@ -45,6 +45,7 @@ class ScoreResult:
 
 
 @torch.inference_mode()
+@in_eval_mode
 def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], context: Sequence[int] = (),
                     batch_size: int = 64, chunk: int = 2048, precision: str = "fp32") -> list[ScoreResult]:
     """Score each sequence given `context` (e.g. a start-of-sentence token) in front of it.
@@ -53,7 +54,6 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
     "bf16" runs the recurrent layers under bfloat16 autocast (about twice as fast on CPUs with native
     bf16); log-softmax and sums stay in fp32.
     """
-    model.eval()
     device = next(model.parameters()).device
     ctx = list(context)
     full = [ctx + list(s) for s in sequences]

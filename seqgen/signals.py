@@ -274,7 +274,7 @@ def check_signal_path(path: Path) -> str:
 def write_recording(path: Path, samples: np.ndarray, sample_rate: float) -> None:
     """Write a signal atomically: audio (.wav/.flac/.ogg, 16-bit, peak-limited to full scale), .csv with a
     time column, or .npy; the format follows the suffix."""
-    from seqgen.checkpoint import atomic_write
+    from seqgen.checkpoint import write_file
 
     path = Path(path)
     suffix = check_signal_path(path)
@@ -295,7 +295,4 @@ def write_recording(path: Path, samples: np.ndarray, sample_rate: float) -> None
             with open(tmp, "wb") as f:
                 np.save(f, x)
 
-    try:
-        atomic_write(path, write)
-    except OSError as e:
-        raise SeqgenError(f"{path}: cannot write ({e.strerror or e})") from None
+    write_file(path, write)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from seqgen import checkpoint, distributed
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
-from seqgen.models import SequenceModel, State, detach_state
+from seqgen.models import SequenceModel, State, detach_state, evaluating
 
 PRECISIONS = ("fp32", "bf16")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -45,6 +45,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_time: float | None = None
     eval_every: int = 250
+    save_every: float | None = 10.0  # minutes between saves besides the validations (None: only at validations)
     log_every: int = 10
     val_fraction: float = 0.1
     transpose: int = 0
@@ -64,6 +65,7 @@ class TrainConfig:
             "epochs": self.epochs is None or self.epochs > 0,
             "max_steps": self.max_steps is None or self.max_steps >= 1,
             "max_time": self.max_time is None or self.max_time > 0,
+            "save_every": self.save_every is None or self.save_every > 0,
             "lr_schedule": self.lr_schedule in ("cosine", "constant"),
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
             "seed": 0 <= self.seed < 2**63,
@@ -167,6 +169,9 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
     """One BPTT step: forward pass under `precision`, loss in fp32, backward (through `scaler`), clip the global
     gradient norm to `clip`, update.
 
+    A non-finite gradient norm (an overflow) updates nothing, unless `scaler` is scaling the loss, which skips such
+    steps itself and lowers its scale; the caller's divergence guard then stops the run on the norm it returns.
+
     Returns (loss, gradient norm before clipping, detached final state in fp32)."""
     with autocast(x.device, precision):
         logits, hidden = model(x, hidden)
@@ -175,8 +180,9 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
     scaler.scale(loss).backward()
     scaler.unscale_(opt)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    scaler.step(opt)
-    scaler.update()
+    if scaler.is_enabled() or torch.isfinite(norm):
+        scaler.step(opt)
+        scaler.update()
     state = detach_state(hidden)  # bf16 cells return a bf16 state: carry it in fp32 like the weights
     return loss.item(), norm.item(), tuple(s.float() for s in state) if isinstance(state, tuple) else state.float()
 
@@ -185,16 +191,15 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
 def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, precision: str = "fp32") -> float:
     """Mean next-token loss in nats over every token of the batched stream (forward pass under `precision`,
     the loss summed in fp32); under torchrun, over every rank's rows."""
-    was_training = model.training
-    model.eval()
     total, count, hidden = 0.0, 0, None
-    for x, y in batches.all_windows():
-        x, y = x.to(device), y.to(device)
-        with autocast(device, precision):
-            logits, hidden = model(x, hidden)
-        total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
+    with evaluating(model):
+        for x, y in batches.all_windows():
+            x, y = x.to(device), y.to(device)
+            with autocast(device, precision):
+                logits, hidden = model(x, hidden)
+            total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
+                                     reduction="sum").item()
+            count += y.numel()
     total, count = distributed.all_reduce_sum([total, count])
     return total / count
 
@@ -222,6 +227,7 @@ class Trainer:
                                   "loss_start": None, "loss_ema": None}
         self.hidden: State | None = None
         self.saved_step: int | None = None
+        self.saved_elapsed = 0.0  # training seconds at the last save, for --save-every
         self.signal: int | None = None
         self.batches = self._epoch_batches(new_offset=True)
         if (self.batches.batch_size, self.batches.seq_len) != (cfg.batch_size, cfg.seq_len):
@@ -290,8 +296,9 @@ class Trainer:
         return f"the checkpoint keeps step {self.saved_step}" if self.saved_step is not None else "nothing was saved"
 
     def _save(self, val_loss: float | None) -> None:
-        """Write the best weights (when they improved), then trainer.pt, then config.json; a failed write (full disk,
-        read-only folder) leaves the previous checkpoint complete and says which step it holds."""
+        """Write the best weights (when `val_loss`, this step's validation loss, improved on them), then trainer.pt,
+        then config.json; a failed write (full disk, read-only folder) leaves the previous checkpoint complete and
+        says which step it holds. A save between validations passes None."""
         s = self.s
         improved = val_loss is not None and val_loss < s["best_val"]
         if improved:
@@ -300,14 +307,14 @@ class Trainer:
         error = None
         if distributed.is_main():
             try:
-                self._write(state, improved, val_loss)
+                self._write(state, improved)
             except SeqgenError as e:
                 error = f"{e}; {self._kept()}"
         if distributed.agree(error is not None):  # (also the barrier: nobody reads a half-written folder)
             raise SeqgenError(error or f"rank 0 could not save the checkpoint; {self._kept()}")
-        self.saved_step = s["step"]
+        self.saved_step, self.saved_elapsed = s["step"], s["elapsed"]
 
-    def _write(self, state: dict[str, Any], improved: bool, val_loss: float | None) -> None:
+    def _write(self, state: dict[str, Any], improved: bool) -> None:
         """Rank 0's part of `_save`: the three files, each written atomically."""
         s = self.s
         best = s["best_val"] if math.isfinite(s["best_val"]) else None
@@ -319,7 +326,7 @@ class Trainer:
             "progress": {"step": s["step"], "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
                          "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
                          "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
-                         "last_val_loss": val_loss},
+                         "last_val_loss": s["last_val"]},
         })
 
     def _validate_and_save(self) -> float | None:
@@ -342,6 +349,7 @@ class Trainer:
         loss = None
         evaluated_at = -1
         distributed.vary_dropout(cfg.seed, s["step"])
+        self.saved_elapsed = s["elapsed"]
         with self._stop_signals():  # every stop decision goes through distributed.agree: all ranks stop together
             while not distributed.agree(self.fraction() >= 1.0 or self._stop_requested()):
                 if s["window"] >= len(self.batches):
@@ -357,7 +365,7 @@ class Trainer:
                 loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
                                                      self.scaler)
                 loss = distributed.mean(loss)  # the global batch's loss (ranks hold equal shares)
-                self._check_divergence(loss)  # the same loss and history on every rank: all raise together
+                self._check_divergence(loss, norm)  # the same loss, norm and history on every rank: all raise together
                 s["step"] += 1
                 s["window"] += 1
                 tokens = x.numel() * distributed.world_size()
@@ -376,6 +384,9 @@ class Trainer:
                 if s["step"] % cfg.eval_every == 0:
                     self._validate_and_save()
                     evaluated_at = s["step"]
+                    s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                elif cfg.save_every is not None and s["elapsed"] - self.saved_elapsed >= 60 * cfg.save_every:
+                    self._save(None)  # between validations, which can be an hour apart: a kill loses minutes
                     s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
             if evaluated_at != s["step"]:
                 self._validate_and_save()
@@ -406,20 +417,24 @@ class Trainer:
         """Whether a signal asked this run to stop (the decision taken at each step boundary)."""
         return self.signal is not None
 
-    def _check_divergence(self, loss: float) -> None:
-        """Stop, saving nothing, when the loss of the step about to count is not finite, or when the smoothed loss
-        (an exponential moving average, so a single spike passes) exceeds the run's first loss by max(2 nats, half
-        of it): a model predicting clearly worse than it did untrained is diverging, and its next save would replace
-        a good checkpoint. Warmup is watched too, since a save during warmup would keep a diverged model."""
+    def _check_divergence(self, loss: float, grad_norm: float) -> None:
+        """Stop, saving nothing, when the loss of the step about to count is not finite, when its gradient norm is
+        not finite in an unscaled run (train_step then updated nothing), or when the smoothed loss (an exponential
+        moving average, so a single spike passes) exceeds the run's first loss by max(2 nats, half of it): a model
+        predicting clearly worse than it did untrained is diverging, and its next save would replace a good
+        checkpoint. Warmup is watched too, since a save during warmup would keep a diverged model."""
         s, step = self.s, self.s["step"] + 1
         if math.isfinite(loss):
             if s["loss_start"] is None:
                 s["loss_start"] = s["loss_ema"] = loss
             s["loss_ema"] += LOSS_EMA * (loss - s["loss_ema"])
             start, smoothed = s["loss_start"], s["loss_ema"]
-            if smoothed <= start + max(2.0, start / 2):
+            if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
+                loss_text = f"gradient norm {grad_norm}"
+            elif smoothed <= start + max(2.0, start / 2):
                 return
-            loss_text = f"smoothed loss {smoothed:.3g} nats/token against {start:.3g} at the start"
+            else:
+                loss_text = f"smoothed loss {smoothed:.3g} nats/token against {start:.3g} at the start"
         else:
             loss_text = f"loss {loss}"
         raise SeqgenError(f"training diverged at step {step} ({loss_text}); {self._kept()}; lower --lr or --clip")

@@ -9,6 +9,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 
+def token_dtype(vocab_size: int) -> type[np.integer]:
+    """The narrowest array type that holds every id of a vocabulary: uint16 up to 65,536 tokens, else int32
+    (a 16-bit waveform codec has 65,537)."""
+    return np.uint16 if vocab_size <= 1 << 16 else np.int32
+
+
 class Codec(ABC):
     """Turns one domain's raw data into token ids and back; knows nothing about models.
 
@@ -24,6 +30,11 @@ class Codec(ABC):
     @abstractmethod
     def vocab_size(self) -> int:
         """Number of distinct token ids (ids are 0 .. vocab_size - 1)."""
+
+    @property
+    def token_dtype(self) -> type[np.integer]:
+        """Array type of this codec's token streams (see token_dtype)."""
+        return token_dtype(self.vocab_size)
 
     @abstractmethod
     def encode(self, data: Any) -> list[int]:

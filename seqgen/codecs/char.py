@@ -92,7 +92,7 @@ class CharCodec(Codec):
         a scored text or a primer does, and the first token of any text has a context to be predicted from."""
         if self.boundaries:
             return super().encode_corpus(documents)
-        out = np.empty(sum(len(d) + 1 for d in documents), dtype=np.uint16 if self.vocab_size <= 65535 else np.int32)
+        out = np.empty(sum(len(d) + 1 for d in documents), dtype=self.token_dtype)
         newline, pos = self.stoi["\n"], 0
         for d in documents:
             out[pos] = newline
