@@ -138,8 +138,9 @@ def is_run_folder(folder: Path) -> bool:
 
 def unsaved_run_message(folder: Path) -> str | None:
     """What to tell a user who points at the folder of a run that was stopped (killed) before its first save, or
-    None when `folder` is not one."""
-    if is_checkpoint(folder) or not (folder / RUN_MARKER).is_file():
+    None when `folder` is not one. The first save writes the weights first, so a folder with weights but no config
+    is a damaged checkpoint instead (or, rarely, one killed in the middle of its first save)."""
+    if (folder / WEIGHTS).exists() or not (folder / RUN_MARKER).is_file():
         return None
     step = 0
     metrics = folder / METRICS
