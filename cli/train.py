@@ -16,8 +16,8 @@ from cli.progress import ProgressBar
 from seqgen import distributed
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
 from seqgen.models import CELLS
+from seqgen.precision import PRECISIONS
 from seqgen.presets import PRESETS
-from seqgen.train import PRECISIONS
 
 PRESET_HELP = "\n".join(textwrap.fill(f"{p.name}: {p.description}; DATA: {p.data}. Sets {p.flags()}.", 100,
                                        initial_indent="  ", subsequent_indent="    ") for p in PRESETS.values())
@@ -107,8 +107,10 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
               help="Tail of the data held out for validation.  [default: 0.1]")
 @click.option("--seed", type=SEED, help="Fixes initialisation, data order and dropout.  [default: 0]")
 @click.option("--precision", type=click.Choice(PRECISIONS),
-              help="bf16: forward pass under bfloat16 autocast, fp32 weights and loss; faster where the CPU "
-                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.  [default: fp32]")
+              help="What the forward pass runs in (weights and loss stay fp32). auto: bf16 autocast where the CPU "
+                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively, fp32 elsewhere (emulated bf16 is slower); "
+                   "fp16: CUDA only. Stored in the checkpoint; --resume decides auto anew on its machine.  "
+                   "[default: auto]")
 @device_option
 @click.option("--nproc", type=click.IntRange(min=1),
               help="Train as N processes on this machine (N GPUs, or CPU cores shared out), started by torchrun's "

@@ -260,9 +260,11 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
                        max_files=None if data else config["data"].get("max_files"),
                        on_files=_file_progress(progress, inputs), read_options=config["data"].get("read_options"))
     _report_notes(progress, prepared.notes)
-    run_config = {k: v for k, v in config.items() if k not in ("format", "format_version", "train", "progress")}
+    run_config = {k: v for k, v in config.items()
+                  if k not in ("format", "format_version", "train", "progress", "precision")}
     run_config["data"] = prepared.summary
-    trainer = Trainer(model, prepared.train, prepared.val, cfg, folder, run_config, dev, progress)
+    trained_in = config.get("precision", {}).get("chosen", saved.get("precision"))  # older checkpoints: as asked
+    trainer = Trainer(model, prepared.train, prepared.val, cfg, folder, run_config, dev, progress, trained_in)
     try:
         trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as e:

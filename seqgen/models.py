@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.precision import cpu_lstm_runs_bf16
+
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -97,11 +99,21 @@ class SequenceModel(nn.Module):
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: [batch, time] token ids -> logits [batch, time, vocab] and the final recurrent state."""
         emb = self.embedding(x) if self.embedding is not None else F.embedding(x, self.one_hot)
-        y, state = self.rnn(self.drop(emb), state)
+        h = self.drop(emb)
+        if self._lstm_outside_autocast(h):  # oneDNN has no bf16 LSTM below AVX-512: this layer runs in fp32
+            with torch.autocast("cpu", enabled=False):
+                y, state = self.rnn(h.float(), state)
+        else:
+            y, state = self.rnn(h, state)
         y = self.drop(y)
         if self.proj is not None:
             y = self.proj(y)
         return self.decoder(y), state
+
+    def _lstm_outside_autocast(self, h: Tensor) -> bool:
+        """Whether this forward pass is an LSTM under CPU bf16 autocast on a CPU whose oneDNN has no bf16 LSTM."""
+        return (self.config.cell == "lstm" and h.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+                and not cpu_lstm_runs_bf16())
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

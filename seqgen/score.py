@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from seqgen.models import SequenceModel, in_eval_mode
+from seqgen.precision import autocast, decide
 
 LN10, LN2 = math.log(10), math.log(2)
 
@@ -51,10 +52,12 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
     """Score each sequence given `context` (e.g. a start-of-sentence token) in front of it.
 
     With no context the first token has nothing to be predicted from and is not scored. `precision`
-    "bf16" runs the recurrent layers under bfloat16 autocast (about twice as fast on CPUs with native
-    bf16); log-softmax and sums stay in fp32.
+    (see seqgen.precision: auto, fp32, bf16, fp16) runs the recurrent layers under autocast (bf16 is about twice
+    as fast on CPUs with native bf16); log-softmax and sums stay in fp32. One the device cannot run (fp16 on a
+    CPU) is a SeqgenError.
     """
     device = next(model.parameters()).device
+    chosen = decide(precision, device).chosen
     ctx = list(context)
     full = [ctx + list(s) for s in sequences]
     first = max(len(ctx), 1)  # index of the first predicted token in each full sequence
@@ -75,7 +78,7 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
         for t0 in range(0, longest - 1, chunk):
             x = batch[:, t0 : min(t0 + chunk, longest - 1)]
             y = batch[:, t0 + 1 : t0 + 1 + x.size(1)]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with autocast(device, chosen):
                 logits, state = model(x, state)
             logps.append(F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
         lp = torch.cat(logps, 1).cpu()  # lp[:, t] = log P(token t+1 | tokens <= t)

@@ -22,8 +22,8 @@ from seqgen import checkpoint, distributed
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state, evaluating
+from seqgen.precision import PRECISIONS, Precision, autocast, decide
 
-PRECISIONS = ("fp32", "bf16")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOSS_EMA = 0.1  # weight of each step's loss in the smoothed loss that the divergence guard watches
 _NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)  # a pass-through: backward and step unscaled
@@ -50,7 +50,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     transpose: int = 0
     seed: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"  # as asked; the Trainer decides what runs (seqgen.precision)
 
     def __post_init__(self) -> None:
         for f in fields(self):  # settings may come from a checkpoint's config.json: check the types first
@@ -152,22 +152,17 @@ def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """The forward pass's context: bfloat16 autocast for "bf16" (fp32 weights stay the master copy); off for fp32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
-    """Loss scaling for bf16 on CUDA, where autocast runs cuDNN's recurrent kernels in float16 whatever the dtype
-    asked for, so their gradients would underflow unscaled; a pass-through everywhere else."""
-    return torch.amp.GradScaler(device.type, enabled=precision == "bf16" and device.type == "cuda")
+    """Loss scaling for fp16, and for bf16 on CUDA, where autocast runs cuDNN's recurrent kernels in float16
+    whatever the dtype asked for, so their gradients would underflow unscaled; a pass-through everywhere else."""
+    return torch.amp.GradScaler(device.type, enabled=precision in ("bf16", "fp16") and device.type == "cuda")
 
 
 def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                hidden: State | None, clip: float, precision: str = "fp32",
                scaler: torch.amp.GradScaler = _NO_SCALING) -> tuple[float, float, State]:
-    """One BPTT step: forward pass under `precision`, loss in fp32, backward (through `scaler`), clip the global
-    gradient norm to `clip`, update.
+    """One BPTT step: forward pass under `precision` (a chosen one: fp32, bf16 or fp16), loss in fp32, backward
+    (through `scaler`), clip the global gradient norm to `clip`, update.
 
     A non-finite gradient norm (an overflow) updates nothing, unless `scaler` is scaling the loss, which skips such
     steps itself and lowers its scale; the caller's divergence guard then stops the run on the norm it returns.
@@ -210,17 +205,23 @@ class Trainer:
     def __init__(self, model: SequenceModel, train_tokens: np.ndarray | Callable[[int], np.ndarray],
                  val_tokens: np.ndarray,
                  cfg: TrainConfig, folder: Path, run_config: dict[str, Any], device: torch.device,
-                 progress: ProgressFn | None = None):
+                 progress: ProgressFn | None = None, trained_in: str | None = None):
+        """`trained_in`: the precision a resumed run ran in before, so that a change of hardware is reported."""
         self.model, self.cfg, self.folder, self.device = model.to(device), cfg, folder, device
         self.train_tokens, self.run_config = train_tokens, run_config
         self.val = distributed.shard_batches(TBPTTBatches(val_tokens, cfg.batch_size, cfg.seq_len)) \
             if len(val_tokens) >= 2 else None
         self.report = progress if progress is not None and distributed.is_main() else (lambda p: None)
         self.ddp = distributed.wrap(self.model, device)  # the model itself in a single process
-        if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise SeqgenError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
+        self.precision: Precision = decide(cfg.precision, device)  # decided anew on each machine a run resumes on
+        note = self.precision.note()
+        if trained_in is not None and trained_in != self.precision.chosen:
+            note += f"; changed: until this resume the run trained in {trained_in}"
+        self.report(Progress("note", 0, 0.0, message=note))
+        if self.precision.warning:
+            self.report(Progress("note", 0, 0.0, message=f"warning: {self.precision.warning}"))
         self.opt = make_optimizer(self.model, cfg)
-        self.scaler = grad_scaler(device, cfg.precision)
+        self.scaler = grad_scaler(device, self.precision.chosen)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.s: dict[str, Any] = {"step": 0, "epoch": 0, "window": 0, "offset": 0, "elapsed": 0.0,
                                   "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None,
@@ -322,7 +323,7 @@ class Trainer:
             checkpoint.save_weights(self.folder, self.model)
         checkpoint.save_trainer_state(self.folder, state)
         checkpoint.save_config(self.folder, {
-            **self.run_config, "train": self.cfg.to_dict(),
+            **self.run_config, "train": self.cfg.to_dict(), "precision": self.precision.to_dict(),
             "progress": {"step": s["step"], "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
                          "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
                          "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
@@ -330,7 +331,7 @@ class Trainer:
         })
 
     def _validate_and_save(self) -> float | None:
-        val_loss = evaluate(self.model, self.val, self.device, self.cfg.precision) if self.val is not None else None
+        val_loss = evaluate(self.model, self.val, self.device, self.precision.chosen) if self.val is not None else None
         self.s["last_val"] = val_loss
         self._save(val_loss)
         record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
@@ -362,8 +363,8 @@ class Trainer:
                     g["lr"] = lr
                 x, y = self.batches.window(s["window"])
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip, cfg.precision,
-                                                     self.scaler)
+                loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip,
+                                                     self.precision.chosen, self.scaler)
                 loss = distributed.mean(loss)  # the global batch's loss (ranks hold equal shares)
                 self._check_divergence(loss, norm)  # the same loss, norm and history on every rank: all raise together
                 s["step"] += 1
