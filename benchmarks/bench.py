@@ -9,7 +9,8 @@ Three figures for a given cell and size, each over a time budget:
           recurrent weights (`seqgen sample --int8`), and tokens/s of 8 and 64 samples drawn together
   score   sequences/s of scoring the corpus lines (seqgen.score.score_sequences, batched by length), in fp32
           and under bf16 autocast
-plus peak resident memory. The yardstick (../shared/bench/reference.py by default) runs in a child
+and, for train and score, the figures of --precision auto (what it chose on this machine and why, from the CPU
+flags that decide), plus peak resident memory. The yardstick (../shared/bench/reference.py by default) runs in a child
 process with the same settings; its JSON and the ratios seqgen/reference are printed beside ours.
 
 usage: python benchmarks/bench.py [--cell gru] [--hidden 256] [--layers 2] [--batch 64] [--seq-len 128]
@@ -32,10 +33,13 @@ import torch
 from seqgen.codecs import CharCodec
 from seqgen.data import TBPTTBatches, to_array
 from seqgen.models import ModelConfig, SequenceModel
+from seqgen.precision import cpu_flags, decide
 from seqgen.sample import generate
 from seqgen.score import score_sequences
 from seqgen.stepper import int8_available
 from seqgen.train import TrainConfig, make_optimizer, train_step
+
+CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16")  # what bears on the choice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -118,6 +122,10 @@ def main() -> None:
     torch.manual_seed(0)  # the same initial weights, the same windows, the same number of steps
     bf16_tps, bf16_loss, _ = bench_train(SequenceModel(config), tokens, a.batch, a.seq_len, steps=steps,
                                          precision="bf16")
+    auto = decide("auto", torch.device("cpu"))
+    torch.manual_seed(0)
+    auto_tps, auto_loss, _ = bench_train(SequenceModel(config), tokens, a.batch, a.seq_len, steps=steps,
+                                         precision=auto.chosen)
     model.eval()
     sample_sps = bench_sample(model, a.seconds)
     int8 = {"sample_int8_steps_per_s": round(bench_sample(model, a.seconds, weights="int8"))} if (
@@ -126,16 +134,26 @@ def main() -> None:
     lines = [codec.encode(ln) for ln in text.splitlines() if len(ln) > 1]
     score_sps = bench_score(model, lines, a.seconds)
     score_bf16_sps = bench_score(model, lines, a.seconds, "bf16")
+    score_auto_sps = bench_score(model, lines, a.seconds, "auto")
     ours = {"train_tokens_per_s": round(train_tps), "train_loss_nats": round(loss, 4), "train_steps": steps,
             "train_bf16_tokens_per_s": round(bf16_tps), "train_bf16_loss_nats": round(bf16_loss, 4),
             "sample_steps_per_s": round(sample_sps), **int8, **batched, "score_sequences_per_s": round(score_sps),
             "score_bf16_sequences_per_s": round(score_bf16_sps),
+            "auto": {"chose": auto.chosen, "because": auto.reason, "train_tokens_per_s": round(auto_tps),
+                     "train_loss_nats": round(auto_loss, 4), "score_sequences_per_s": round(score_auto_sps)},
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     out = {"config": {"cell": a.cell, "hidden": a.hidden, "layers": a.layers, "embed": a.embed or a.hidden,
                       "batch": a.batch, "seq_len": a.seq_len, "seconds": a.seconds,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__},
+                      "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                      "cpu_flags": sorted((cpu_flags() or set()) & set(CPU_FLAGS_SHOWN))},
            "seqgen": ours}
 
+    if not a.no_reference and a.cell not in ("lstm", "gru"):
+        print(f"bench.py: the yardstick has no {a.cell} cell; printing seqgen's figures alone", file=sys.stderr)
+    elif not a.no_reference and not a.reference.is_file():
+        print(f"bench.py: no yardstick at {a.reference} (give --reference PATH, or --no-reference); printing "
+              "seqgen's figures alone", file=sys.stderr)
     if not a.no_reference and a.cell in ("lstm", "gru") and a.reference.is_file():
         cmd = [sys.executable, str(a.reference), "--text", str(a.text), "--cell", a.cell, "--hidden", str(a.hidden),
                "--layers", str(a.layers), "--batch", str(a.batch), "--seq-len", str(a.seq_len),

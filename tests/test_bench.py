@@ -19,6 +19,21 @@ def test_benchmark_prints_all_figures(shakespeare):
                 "peak_rss_mb"):
         assert figures[key] > 0, key
     assert out["config"]["cell"] == "gru" and "reference" not in out
+    auto = figures["auto"]
+    assert auto["chose"] in ("fp32", "bf16") and auto["because"]
+    assert auto["train_tokens_per_s"] > 0 and auto["score_sequences_per_s"] > 0
+    # auto trains exactly as the precision it chose: same weights, same windows, same steps
+    assert auto["train_loss_nats"] == figures["train_loss_nats" if auto["chose"] == "fp32" else "train_bf16_loss_nats"]
+
+
+def test_benchmark_says_on_stderr_when_the_yardstick_is_missing(shakespeare, tmp_path):
+    missing = tmp_path / "reference.py"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--text", str(shakespeare), "--cell", "gru",
+           "--hidden", "16", "--layers", "1", "--batch", "4", "--seq-len", "8", "--seconds", "0.1",
+           "--reference", str(missing)]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert f"no yardstick at {missing}" in run.stderr, run.stderr
+    assert "reference" not in json.loads(run.stdout)
 
 
 def _baseline_module():
