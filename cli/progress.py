@@ -24,8 +24,10 @@ class ProgressBar:
         if p.kind == "data":
             self._reading(p)
             return
-        if p.kind == "note":
+        if p.kind == "note" or (p.kind == "info" and self.enabled):
             tqdm.write(p.message, file=sys.stderr)
+            return
+        if p.kind == "info":
             return
         self._close_reading()
         if self.bar is None:

@@ -99,7 +99,8 @@ def _has_type(value: Any, annotation: str) -> bool:
 @dataclass
 class Progress:
     """What training reports: `kind` is "data" (input files read: `step` of `total`), "step" (a log
-    interval), "eval" (a validation) or "note" (a message for the user)."""
+    interval), "eval" (a validation), "note" (a message the user needs, shown even when quiet) or "info" (what
+    the run chose, shown with the progress bar)."""
 
     kind: str
     step: int
@@ -214,12 +215,7 @@ class Trainer:
         self.report = progress if progress is not None and distributed.is_main() else (lambda p: None)
         self.ddp = distributed.wrap(self.model, device)  # the model itself in a single process
         self.precision: Precision = decide(cfg.precision, device)  # decided anew on each machine a run resumes on
-        note = self.precision.note()
-        if trained_in is not None and trained_in != self.precision.chosen:
-            note += f"; changed: until this resume the run trained in {trained_in}"
-        self.report(Progress("note", 0, 0.0, message=note))
-        if self.precision.warning:
-            self.report(Progress("note", 0, 0.0, message=f"warning: {self.precision.warning}"))
+        self.trained_in = trained_in
         self.opt = make_optimizer(self.model, cfg)
         self.scaler = grad_scaler(device, self.precision.chosen)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -344,6 +340,7 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the budget is spent or SIGINT/SIGTERM asks to stop, then validate and save."""
         cfg, s, model = self.cfg, self.s, self.model
+        self._report_precision()
         model.train()
         start_elapsed, t_start = s["elapsed"], time.perf_counter()
         win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
@@ -393,6 +390,16 @@ class Trainer:
                 self._validate_and_save()
                 s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
         return self._result(loss)
+
+    def _report_precision(self) -> None:
+        """Say once what the forward pass runs in, what changed since the run last trained, and whether it will be
+        slow."""
+        info = self.precision.note()
+        if self.trained_in is not None and self.trained_in != self.precision.chosen:
+            info += f"; changed: until this resume the run trained in {self.trained_in}"
+        self.report(Progress("info", self.s["step"], self.fraction(), message=info))
+        if self.precision.warning:
+            self.report(Progress("note", self.s["step"], self.fraction(), message=f"warning: {self.precision.warning}"))
 
     @contextmanager
     def _stop_signals(self) -> Iterator[None]:

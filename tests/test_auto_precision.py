@@ -120,15 +120,16 @@ def test_auto_trains_exactly_as_the_precision_it_chose(cpuinfo, tmp_path, shakes
 def test_train_prints_the_choice_once_and_a_resume_elsewhere_says_what_changed(cpuinfo, tmp_path, shakespeare):
     cpuinfo(X86_BF16)
     args = ["train", str(shakespeare), "--out", str(tmp_path / "ck"), "--cell", "gru", "--layers", "1",
-            "--hidden", "16", "--embed", "8", "-b", "8", "-t", "32", "--max-steps", "5", "-q", "--device", "cpu"]
-    r = CliRunner().invoke(cli, args)
+            "--hidden", "16", "--embed", "8", "-b", "8", "-t", "32", "--max-steps", "5", "--device", "cpu"]
+    r = CliRunner().invoke(cli, [*args, "-q"])
+    assert r.exit_code == 0 and r.exception is None and "precision" not in r.stderr, r.stderr  # quiet is quiet
+    r = CliRunner().invoke(cli, [*args, "--overwrite"])
     assert r.exit_code == 0 and r.exception is None, r.output
     lines = [ln for ln in r.stderr.splitlines() if "precision" in ln]
     assert lines == ["precision bf16 (auto: the CPU reports avx512_bf16)"], r.stderr
 
     cpuinfo(X86_PLAIN)  # the same run resumed on a machine without bf16 units
-    r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "ck"), "--max-steps", "8", "-q",
-                                 "--device", "cpu"])
+    r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "ck"), "--max-steps", "8", "--device", "cpu"])
     assert r.exit_code == 0 and r.exception is None, r.output
     lines = [ln for ln in r.stderr.splitlines() if "precision" in ln]
     assert len(lines) == 1 and lines[0].startswith("precision fp32 (auto: no avx512_bf16"), r.stderr
