@@ -59,8 +59,12 @@ def write_file(path: Path, write: Callable[[str], None], errors: tuple[type[Exce
     try:
         atomic_write(path, write)
     except (OSError, *errors) as e:
-        reason = "a folder in its path is a file" if isinstance(e, FileExistsError | NotADirectoryError) \
-            else getattr(e, "strerror", None) or e
+        if isinstance(e, FileExistsError | NotADirectoryError):
+            reason = "a folder in its path is a file"
+        elif isinstance(e, OSError):
+            reason = e.strerror or str(e)
+        else:  # a writer's own error: libsndfile's "System error." on a full disk, say
+            reason = f"{type(e).__name__}: {getattr(e, 'error_string', None) or e}"
         raise SeqgenError(f"{path}: cannot write ({reason})") from None
 
 

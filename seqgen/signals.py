@@ -295,4 +295,6 @@ def write_recording(path: Path, samples: np.ndarray, sample_rate: float) -> None
             with open(tmp, "wb") as f:
                 np.save(f, x)
 
-    write_file(path, write)
+    import soundfile
+
+    write_file(path, write, (soundfile.SoundFileError,))  # libsndfile's own errors (a full disk among them)

@@ -113,3 +113,20 @@ def test_a_signal_written_over_a_full_disk_is_one_line(tmp_path: Path, tone: Pat
         assert_one_error_line(result, f"{tmp_path / name}: cannot write (No space left on device)")
         assert not (tmp_path / name).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to make libsndfile fail for real")
+def test_an_audio_file_libsndfile_cannot_write_is_one_line(tmp_path: Path, tone: Path, music_model: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile reports a full disk with its own error (LibsndfileError "System error."), not an OSError."""
+    import soundfile
+
+    ck = tmp_path / "ck"
+    assert run("train", tone, *TINY, "--max-steps", 2, "--out", ck).exit_code == 0
+    real = soundfile.write
+    monkeypatch.setattr(soundfile, "write", lambda file, *a, **k: real("/dev/full", *a, **k))  # a device always full
+    for model in (ck, music_model):
+        result = run("sample", "-c", model, "--length", 30, "--seed", 1, "--wav", tmp_path / "x.wav")
+        assert_one_error_line(result, f"{tmp_path / 'x.wav'}: cannot write (LibsndfileError: System error.)")
+        assert not (tmp_path / "x.wav").exists()
+
