@@ -4,7 +4,10 @@ Synthetic ECG comes from neurokit2's ECGSYN model (realistic P-QRS-T morphology,
 A model is trained on training recordings; a held-out recording gets artefacts injected into some of its
 windows (baseline wander, a missing beat, a noise burst); every window is scored in bits per sample and
 the ROC AUC of "artefact windows score higher than clean ones" is reported, with the held-out bits per
-sample next to the signal's μ-law unigram entropy. Prints one JSON object.
+sample next to the signal's μ-law unigram entropy. The AUCs are given twice: ranking windows by bits per sample
+(what the anomaly threshold uses) and by |excess_bits|, the distance from the model's own expected bits (a
+typicality score: a missing beat is more regular than clean ECG and ranks low by bits alone). Prints one JSON
+object.
 
     python benchmarks/ecg_anomaly.py --minutes 10 --max-time 300
 """
@@ -111,6 +114,8 @@ def main() -> None:
     write_recording(broken_file, broken, RATE)
     windows = model.score_windows(broken_file, args.window)[: len(labels)]
     scores = np.array([w.bits_per_sample for w in windows])
+    excess = np.array([w.excess_bits for w in windows])
+    typical = np.abs(excess)
     flagged = np.array([bool(w.anomaly) for w in windows])
     print(json.dumps({
         "train_minutes": args.minutes, "train_seconds": round(train_s, 1), "steps": result.steps,
@@ -123,6 +128,12 @@ def main() -> None:
         "roc_auc": round(auc(scores, labels), 4),
         "roc_auc_by_kind": {name: round(auc(scores[(kinds == k) | ~labels], labels[(kinds == k) | ~labels]), 4)
                             for k, name in enumerate(KINDS)},
+        "typicality_roc_auc": round(auc(typical, labels), 4),
+        "typicality_roc_auc_by_kind": {name: round(auc(typical[(kinds == k) | ~labels],
+                                                       labels[(kinds == k) | ~labels]), 4)
+                                       for k, name in enumerate(KINDS)},
+        "excess_bits_by_kind": {name: round(float(excess[kinds == k].mean()), 3) for k, name in enumerate(KINDS)},
+        "clean_excess_bits_range": [round(float(excess[~labels].min()), 3), round(float(excess[~labels].max()), 3)],
         "bits_per_sample_by_kind": {name: round(float(scores[kinds == k].mean()), 3) for k, name in enumerate(KINDS)},
         "clean_bits_per_sample_range": [round(float(scores[~labels].min()), 3), round(float(scores[~labels].max()), 3)],
         "threshold_bits": model.anomaly_threshold(args.window),

@@ -143,7 +143,8 @@ def _score_waveform(model: seqgen.Model, paths: tuple[str, ...], window: float, 
                 click.echo(json.dumps({"file": path, **w.to_dict()}))
             else:
                 flag = "  ANOMALY" if w.anomaly else ""
-                click.echo(f"{path}  {w.start:9.2f}-{w.end:9.2f} s  bits/sample {w.bits_per_sample:6.3f}{flag}")
+                click.echo(f"{path}  {w.start:9.2f}-{w.end:9.2f} s  bits/sample {w.bits_per_sample:6.3f}  "
+                           f"excess {w.excess_bits:+6.3f}{flag}")
         if not as_json:
             flagged = sum(bool(w.anomaly) for w in windows)
             limit = windows[0].anomaly is not None if windows else False

@@ -27,6 +27,7 @@ class ScoreResult:
     tokens: int
     logprob: float
     token_logprobs: list[float] = field(default_factory=list)
+    token_entropies: list[float] = field(default_factory=list)  # nats, with score_sequences(entropies=True)
 
     @property
     def log10prob(self) -> float:
@@ -48,13 +49,15 @@ class ScoreResult:
 @torch.inference_mode()
 @in_eval_mode
 def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], context: Sequence[int] = (),
-                    batch_size: int = 64, chunk: int = 2048, precision: str = "fp32") -> list[ScoreResult]:
+                    batch_size: int = 64, chunk: int = 2048, precision: str = "fp32",
+                    entropies: bool = False) -> list[ScoreResult]:
     """Score each sequence given `context` (e.g. a start-of-sentence token) in front of it.
 
     With no context the first token has nothing to be predicted from and is not scored. `precision`
     (see seqgen.precision: auto, fp32, bf16, fp16) runs the recurrent layers under autocast (bf16 is about twice
     as fast on CPUs with native bf16); log-softmax and sums stay in fp32. One the device cannot run (fp16 on a
-    CPU) is a SeqgenError.
+    CPU) is a SeqgenError. `entropies` also gives the entropy of every predictive distribution (nats): the
+    surprise the model expects at each token, next to the one it got.
     """
     device = next(model.parameters()).device
     chosen = decide(precision, device).chosen
@@ -74,15 +77,21 @@ def score_sequences(model: SequenceModel, sequences: Sequence[Sequence[int]], co
         for row, i in enumerate(idx):
             batch[row, : len(full[i])] = torch.tensor(full[i], dtype=torch.long)
         batch = batch.to(device)
-        logps, state = [], None
+        logps, ents, state = [], [], None
         for t0 in range(0, longest - 1, chunk):
             x = batch[:, t0 : min(t0 + chunk, longest - 1)]
             y = batch[:, t0 + 1 : t0 + 1 + x.size(1)]
             with autocast(device, chosen):
                 logits, state = model(x, state)
-            logps.append(F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
+            logp = F.log_softmax(logits.float(), -1)
+            logps.append(logp.gather(-1, y.unsqueeze(-1)).squeeze(-1))
+            if entropies:
+                ents.append(-(logp.exp() * logp).sum(-1))
         lp = torch.cat(logps, 1).cpu()  # lp[:, t] = log P(token t+1 | tokens <= t)
+        ent = torch.cat(ents, 1).cpu() if entropies else None
         for row, i in enumerate(idx):
-            per_token = lp[row, first - 1 : max(first, len(full[i])) - 1].double()  # empty: no tokens
-            results[i] = ScoreResult(per_token.numel(), per_token.sum().item(), per_token.tolist())
+            span = slice(first - 1, max(first, len(full[i])) - 1)  # empty: no tokens
+            per_token = lp[row, span].double()
+            results[i] = ScoreResult(per_token.numel(), per_token.sum().item(), per_token.tolist(),
+                                     ent[row, span].tolist() if ent is not None else [])
     return results

@@ -88,26 +88,41 @@ class PieceScore:
 
 @dataclass
 class WindowScore:
-    """How surprising one window of a recording is to the model, in bits per sample."""
+    """How surprising one window of a recording is to the model, in bits per sample, next to the surprise the
+    model expected there (`expected_bits`: the mean entropy of its predictions). `excess_bits`, the difference,
+    is the window's typicality: near 0 where the signal is as predictable as the model thinks, positive where
+    its pattern breaks (noise, wander), negative where it is more regular than any signal the model knows
+    (a flat line, a dropped beat: likelihood alone ranks those below clean windows, see tests/test_ecg.py)."""
 
     start: float
     end: float
     bits_per_sample: float
     anomaly: bool | None  # None when there is no threshold to compare with
+    expected_bits: float | None = None
+
+    @property
+    def excess_bits(self) -> float | None:
+        return None if self.expected_bits is None else self.bits_per_sample - self.expected_bits
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": round(self.start, 4), "end": round(self.end, 4),
-                "bits_per_sample": round(self.bits_per_sample, 4), "anomaly": self.anomaly}
+        d = {"start": round(self.start, 4), "end": round(self.end, 4),
+             "bits_per_sample": round(self.bits_per_sample, 4), "anomaly": self.anomaly}
+        if self.expected_bits is not None:
+            d |= {"expected_bits": round(self.expected_bits, 4), "excess_bits": round(self.excess_bits, 4)}
+        return d
 
 
-def window_scores(logp: np.ndarray, rate: int, window: float, threshold: float | None) -> list[WindowScore]:
-    """Mean surprise (bits) of per-sample log-probabilities `logp` (nats) over consecutive windows."""
+def window_scores(logp: np.ndarray, rate: int, window: float, threshold: float | None,
+                  entropy: np.ndarray | None = None) -> list[WindowScore]:
+    """Mean surprise (bits) of per-sample log-probabilities `logp` (nats) over consecutive windows, with the
+    mean of the per-sample predictive `entropy` (nats) as each window's expected bits when given."""
     size = max(1, int(round(window * rate)))
     out = []
     for start in range(0, len(logp), size):
         bits = float(-logp[start : start + size].mean() / LN2)
         flag = None if threshold is None else bits > threshold
-        out.append(WindowScore(start / rate, min(start + size, len(logp)) / rate, bits, flag))
+        expected = None if entropy is None else float(entropy[start : start + size].mean() / LN2)
+        out.append(WindowScore(start / rate, min(start + size, len(logp)) / rate, bits, flag, expected))
     return out
 
 
@@ -296,11 +311,11 @@ class Model:
         self._require("waveform", "window scoring")
         if not 0 < window < math.inf:
             raise SeqgenError(f"--window must be a positive number of seconds, got {window}")
-        logp = np.asarray(score_sequences(self.net, [self.codec.encode(samples)], self.codec.start_ids)[0]
-                          .token_logprobs)
+        scored = score_sequences(self.net, [self.codec.encode(samples)], self.codec.start_ids, entropies=True)[0]
         if threshold is None:
             threshold = self.anomaly_threshold(window)
-        return window_scores(logp, self.codec.sample_rate, window, threshold)
+        return window_scores(np.asarray(scored.token_logprobs), self.codec.sample_rate, window, threshold,
+                             np.asarray(scored.token_entropies))
 
     def anomaly_threshold(self, window: float) -> float | None:
         """The bits-per-sample threshold calibrated at training time for windows of `window` seconds."""

@@ -1,5 +1,15 @@
 """An ECG model end to end: trained on synthetic ECG (ECGSYN), it beats the μ-law unigram entropy on a held-out
-recording and its window scores rank injected artefacts above clean windows, through `seqgen score --json`."""
+recording and its window scores rank injected artefacts above clean windows, through `seqgen score --json`.
+
+Baseline wander and noise bursts cost the model many more bits per sample than clean windows. A dropped beat does
+not: its straight line is more predictable than the beat (and the recording's noise) it replaces, so by bits per
+sample it ranks *below* most clean windows (AUC 0.10-0.15 over seeds, seq_len 128 to 384 and up to 600 steps
+alike; the rhythm it breaks costs a few bits once, spread over 500 samples). What gives it away is that it is
+more regular than the model expects: its bits fall well below the model's own predictive entropy. So windows
+are ranked by |excess_bits| (bits minus expected bits, a typicality test), which is near 0 for clean windows
+(within ±0.9 bits at these settings; the dropped beat's AUC is 0.90-0.98 over seeds 0-5, AVX2 and AVX-512 alike).
+That needs a calibrated model: trained much longer on these 3 minutes (600 steps, ~60 epochs) it grows
+overconfident, the excess turns positive in every window and the dropped beat hides again."""
 
 import importlib.util
 import json
@@ -52,8 +62,15 @@ def test_ecg_model_beats_unigram_entropy_and_ranks_artefacts(tmp_path: Path) -> 
     assert r.exit_code == 0, r.output
     windows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(windows) == len(kinds) and windows[1]["start"] == 2.0 and windows[1]["end"] == 4.0
-    scores = np.array([w["bits_per_sample"] for w in windows])
-    for k in (0, 2):  # baseline wander and noise bursts break the pattern outright
-        assert ea.auc(scores[(kinds == k) | (kinds < 0)], kinds[(kinds == k) | (kinds < 0)] >= 0) > 0.95
+    bits = np.array([w["bits_per_sample"] for w in windows])
+    scores = np.abs([w["excess_bits"] for w in windows])  # atypical either way: too surprising or too regular
+
+    def kind_auc(values: np.ndarray, k: int) -> float:
+        pick = (kinds == k) | (kinds < 0)
+        return ea.auc(values[pick], kinds[pick] >= 0)
+
+    for k in (0, 2):  # baseline wander and noise bursts break the pattern outright: they stand out either way
+        assert kind_auc(bits, k) > 0.95 and kind_auc(scores, k) > 0.95
+    assert kind_auc(scores, 1) > 0.75  # a dropped beat: more regular than the model expects
     assert ea.auc(scores, kinds >= 0) > 0.8  # a dropped beat included
     assert all(isinstance(w["anomaly"], bool) for w in windows)

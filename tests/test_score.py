@@ -77,3 +77,29 @@ def test_bf16_scoring_stays_close_to_fp32(trained):
     for a, b in zip(exact, fast, strict=True):
         assert a.tokens == b.tokens
         assert abs(a.nll_per_token - b.nll_per_token) < 0.02 * a.nll_per_token + 1e-3
+
+
+def test_entropies_are_those_of_the_predictive_distributions_and_windows_report_the_excess(trained):
+    from seqgen.trained import window_scores
+
+    m = seqgen.load(trained, device="cpu")
+    ids = m.codec.encode("First Citizen:\nSpeak, speak.")
+    (plain,) = score_sequences(m.net, [ids], m.codec.start_ids)
+    (r,) = score_sequences(m.net, [ids], m.codec.start_ids, entropies=True, chunk=5)
+    assert plain.token_entropies == []
+    assert all(math.isclose(a, b, abs_tol=1e-5) for a, b in zip(r.token_logprobs, plain.token_logprobs, strict=True))
+    full = m.codec.start_ids + ids
+    with torch.no_grad():
+        logp = torch.log_softmax(m.net(torch.tensor([full]))[0][0].double(), -1)
+    direct = (-(logp.exp() * logp).sum(-1))[: len(ids)].tolist()
+    assert len(r.token_entropies) == len(ids)
+    assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(r.token_entropies, direct, strict=True))
+
+    lp = [-math.log(2) * b for b in (1, 1, 3, 3)]  # 1 and 3 bits
+    ent = [math.log(2) * b for b in (2, 2, 2, 2)]  # 2 bits expected everywhere
+    (w1, w2) = window_scores(torch.tensor(lp).numpy(), 2, 1.0, 2.5, torch.tensor(ent).numpy())
+    assert math.isclose(w1.excess_bits, -1.0) and math.isclose(w2.excess_bits, 1.0)
+    assert (w1.anomaly, w2.anomaly) == (False, True)
+    assert w2.to_dict()["expected_bits"] == 2.0 and w2.to_dict()["excess_bits"] == 1.0
+    (w,) = window_scores(torch.tensor(lp).numpy(), 4, 1.0, None)
+    assert w.excess_bits is None and "excess_bits" not in w.to_dict()
