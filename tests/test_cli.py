@@ -1,12 +1,14 @@
 """End-to-end command-line tests through click's runner, plus the installed entry points."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import assert_clean_error, assert_clean_exit
+from helpers import assert_clean_error, assert_clean_exit, assert_clean_process_error
 
 from cli.main import cli
 
@@ -219,3 +221,28 @@ def test_data_paths_with_glob_characters_and_folders_holding_checkpoints(tmp_pat
     shutil.copy(shakespeare, tmp_path / "books" / "a.txt")
     r = run("train", "books/*.txt", *TINY, "--max-steps", 2)
     assert "checkpoint: checkpoints/books-gru" in r.stdout
+
+
+def console_script(*args: str, cwd) -> subprocess.CompletedProcess:
+    """The installed `seqgen` script beside this interpreter, importing this checkout's code."""
+    script = Path(sys.executable).parent / "seqgen"
+    if not script.is_file():
+        pytest.skip(f"no installed console script at {script} (pip install -e . puts it there)")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout, ahead of wherever the package is installed from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_the_installed_seqgen_command_helps_and_fails_in_one_line(tmp_path):
+    helped = console_script("--help", cwd=tmp_path)
+    assert helped.returncode == 0 and helped.stderr == "", helped.stderr
+    assert helped.stdout.startswith("Usage: seqgen [OPTIONS] COMMAND [ARGS]..."), helped.stdout
+    commands = helped.stdout.split("Commands:")[1].split()
+    assert {"train", "sample", "score", "info", "plot", "datasets"} <= set(commands), helped.stdout
+    bad = console_script("train", "missing.txt", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout == "", bad.stdout
+    assert_clean_process_error(bad, "missing.txt: no such file or folder")
+    assert not (tmp_path / "checkpoints").exists()
+    usage = console_script("sample", "--top-p", "1.5", cwd=tmp_path)
+    assert usage.returncode == 2
+    assert_clean_process_error(usage, "--top-p", "1.5", "(see: seqgen sample --help)")
