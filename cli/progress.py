@@ -45,6 +45,8 @@ class ProgressBar:
 
     def _reading(self, p: Progress) -> None:
         """Files read so far: p.step of p.total."""
+        if self.reading is not None and (p.total != self.reading.total or p.step < self.reading.n):
+            self._close_reading()  # another reading begins: the finished one stays on screen
         if self.reading is None:
             if p.step >= p.total:  # everything came from the cache: no bar needed
                 return
