@@ -128,8 +128,10 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
         result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
                               boundaries=sentences, overwrite=overwrite, max_files=max_files, preset=preset,
                               **options)
-    finally:
-        bar.close()
+    except BaseException:
+        bar.close(failed=True)
+        raise
+    bar.close()
     if not main:
         sys.exit(128 + result.stop_signal if result.stop_signal is not None else 0)
     click.echo(f"checkpoint: {result.folder}")

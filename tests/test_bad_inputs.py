@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import re
 import shutil
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+from helpers import assert_clean_error, assert_clean_exit
 
 import seqgen
 from cli.main import cli
@@ -57,7 +59,7 @@ class Case:
     """A bad input: `make(tmp, ckpts)` builds the files and returns the CLI arguments; `error` must match the
     one stderr line; `absent` are paths (relative to tmp) that must not exist afterwards; `unchanged` is a
     checkpoint copied to tmp/ckpt whose files must stay byte for byte the same; `ok` marks an input that is
-    hard but valid and must succeed."""
+    hard but valid and must succeed, and then `check(tmp, result)` asserts what the case's name promises."""
 
     name: str
     make: Callable[[Path, dict[str, Path]], list[str]]
@@ -65,6 +67,7 @@ class Case:
     absent: tuple[str, ...] = ()
     unchanged: str | None = None
     ok: bool = False
+    check: Callable[[Path, Result], None] | None = None
 
 
 def write(path: Path, data: bytes | str) -> Path:
@@ -159,6 +162,43 @@ def plant_pickle(name: str) -> Callable[[Path, dict[str, Path]], None]:
     return damage
 
 
+def trained_on_one_long_line(tmp: Path, result: Result) -> None:
+    """A checkpoint in tmp/out that loads, knows the ten letters, and samples text made of them."""
+    assert result.stdout.startswith(f"checkpoint: {tmp / 'out'}\n"), result.stdout
+    config = json.loads((tmp / "out" / "config.json").read_text())
+    assert config["progress"]["step"] == 2 and config["data"]["documents"] == 1, config
+    model = seqgen.load(tmp / "out", device="cpu")
+    assert set("abcdefghij") <= set(config["codec"]["chars"])
+    [text] = model.sample(length=30, seed=0)
+    assert len(text) == 30 and set(text) <= set(config["codec"]["chars"]), text
+
+
+def scored_with_unk(tmp: Path, result: Result) -> None:
+    """One score line for all 8 characters with a finite log-probability, and (on stderr) the note that the two
+    unseen characters were scored as <unk>."""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("logprob "), result.stdout
+    fields = lines[0].split()
+    assert math.isfinite(float(fields[1])) and float(fields[1]) < 0, lines[0]
+    assert fields[fields.index("tokens") + 1] == "8", lines[0]
+    assert result.stderr.strip() == "note: unseen character(s) '\u2603', '\u00a7' scored as <unk>", result.stderr
+
+
+def scored_one_second(tmp: Path, result: Result) -> None:
+    """1 s recorded at twice the model's rate is scored as 1 s (4 windows of 0.25 s), not as 2 s of samples."""
+    windows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(w["start"], w["end"]) for w in windows] == [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)], windows
+    assert all(math.isfinite(w["bits_per_sample"]) for w in windows), windows
+
+
+def wrote_primer_then_sample(tmp: Path, result: Result) -> None:
+    """out.wav is at the model's rate and holds the primer resampled (1 s: RATE samples, not 2 * RATE), then the
+    50 samples asked for."""
+    audio, rate = soundfile.read(tmp / "out.wav")
+    assert rate == RATE and len(audio) == RATE + 50, (rate, len(audio))
+    assert np.isfinite(audio).all() and np.corrcoef(audio[:RATE], np.sin(np.arange(RATE) / 2.5))[0, 1] > 0.9
+
+
 RANDOM = np.random.default_rng(0).bytes(4096)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + RANDOM[:200]
 TONE = 0.5 * np.sin(np.arange(4000) / 5)
@@ -176,12 +216,13 @@ CASES = [
     Case("folder with nothing usable", lambda tmp, _: ["train", str(write(tmp / "data" / ".hidden", "x") .parent),
                                                        "--out", str(tmp / "out"), *TINY],
          r"data.*(no usable|no files|nothing|empty)", ("out",)),
-    Case("huge single line trains", train_on("line.txt", "abcdefghij" * 500_000, "-b", "64", "-t", "64"), ok=True),
+    Case("huge single line trains", train_on("line.txt", "abcdefghij" * 500_000, "-b", "64", "-t", "64"), ok=True,
+         check=trained_on_one_long_line),
     Case("unknown character in --prime", sample_text("--prime", "\u2603 snow"), r"--prime.*'\\u2603'|--prime.*☃"),
     Case("unknown character in --stop", sample_text("--stop", "\u00a7"), r"--stop.*never occur"),
     Case("scoring with no text", lambda tmp, c: ["score", "-c", str(c["text"])], r"nothing to score"),
     Case("unknown characters in a scored sentence are scored as <unk>",
-         lambda tmp, c: ["score", "-c", str(c["text"]), "\u2603 snow \u00a7"], ok=True),
+         lambda tmp, c: ["score", "-c", str(c["text"]), "\u2603 snow \u00a7"], ok=True, check=scored_with_unk),
     Case("--prime-midi for a text model", lambda tmp, c: ["sample", "-c", str(c["text"]), "--prime-midi",
                                                           str(write(tmp / "a.mid", midi_bytes(4)))],
          r"--prime-midi is for music models"),
@@ -219,9 +260,10 @@ CASES = [
                                                     for i in range(300))),
          r"jump\.csv: irregular sampling", ("out",)),
     Case("scoring a WAV at another rate resamples it", lambda tmp, c: [
-        "score", "-c", str(c["wave"]), str(wav("fast.wav", TONE, rate=RATE * 2)(tmp))], ok=True),
+        "score", "-c", str(c["wave"]), str(wav("fast.wav", TONE, rate=RATE * 2)(tmp)), "--window", "0.25", "--json"],
+         ok=True, check=scored_one_second),
     Case("primer WAV at another rate is resampled", lambda tmp, c: sample_wave(
-        "--prime", str(wav("p.wav", TONE, rate=RATE * 2)(tmp)))(tmp, c), ok=True),
+        "--prime", str(wav("p.wav", TONE, rate=RATE * 2)(tmp)))(tmp, c), ok=True, check=wrote_primer_then_sample),
     Case("primer WAV of NaN only", lambda tmp, c: sample_wave(
         "--prime", str(wav("p.wav", np.full(500, np.nan))(tmp)))(tmp, c), r"p\.wav.*NaN", ("out.wav",)),
     Case("primer that is not a recording", lambda tmp, c: sample_wave(
@@ -308,15 +350,13 @@ def test_bad_input_is_one_clean_error(case: Case, ckpts: dict[str, Path], tmp_pa
     args = case.make(tmp_path, ckpts)
     before = digest(tmp_path / case.unchanged) if case.unchanged else None
     result = CliRunner().invoke(cli, args)
-    assert "Traceback" not in result.output and "Traceback" not in result.stderr
     if case.ok:
-        assert result.exit_code == 0, result.output
+        assert_clean_exit(result)
+        assert case.check is not None, "an ok case must say what it checks"
+        case.check(tmp_path, result)
         return
-    assert result.exit_code not in (0, None) and isinstance(result.exception, SystemExit), (result.output,
-                                                                                           result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqgen: error: "), result.stderr
-    assert re.search(case.error, lines[0]), lines[0]
+    line = assert_clean_error(result)
+    assert re.search(case.error, line), line
     for name in case.absent:
         assert not (tmp_path / name).exists(), name
     if before is not None:

@@ -1,11 +1,14 @@
 """End-to-end command-line tests through click's runner, plus the installed entry points."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import assert_clean_error, assert_clean_exit, assert_clean_process_error
 
 from cli.main import cli
 
@@ -17,20 +20,10 @@ def run(*args, input=None):
     return result
 
 
-def assert_clean_error(result, *fragments):
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqgen: error: "), result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    assert "Traceback" not in result.output
-
-
 def test_train_sample_score_info_end_to_end(tmp_path, shakespeare, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = run("train", shakespeare, *TINY, "--max-steps", 40, "--eval-every", 20)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     assert "checkpoint: checkpoints/shakespeare-60k-gru" in r.stdout
     assert "validation loss:" in r.stdout and "nats/token" in r.stdout
 
@@ -64,7 +57,7 @@ def test_train_sample_score_info_end_to_end(tmp_path, shakespeare, monkeypatch):
     assert "best val" in text and "parameters" in text
 
     again = run("train", "--resume", "checkpoints/shakespeare-60k-gru", "--max-steps", 50, "-q")
-    assert again.exit_code == 0, again.output
+    assert_clean_exit(again)
     assert json.loads(run("info", "--json").stdout)["progress"]["step"] == 50
 
 
@@ -119,7 +112,7 @@ def test_default_training_data_is_the_folk_music_corpus(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
     r = run("train", *TINY, "--max-files", 3, "--max-steps", 3, "--eval-every", 3)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     info = json.loads(run("info", "--json").stdout)
     assert info["domain"] == "music" and info["data"]["inputs"] == ["folk"] and info["data"]["max_files"] == 3
     assert info["data"]["documents"] >= 3 and info["path"].endswith("folk-gru")
@@ -130,7 +123,8 @@ def test_module_and_console_script_entry_points():
     out = subprocess.run([sys.executable, "-m", "seqgen", "--help"], capture_output=True, text=True, check=True)
     assert "train" in out.stdout and "sample" in out.stdout and "score" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "seqgen", "sample", "--top-p", "1.5"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+    assert bad.returncode == 2
+    assert_clean_process_error(bad, "--top-p", "1.5")
 
 
 def test_unusable_device_and_output_paths(tmp_path, shakespeare):
@@ -143,7 +137,7 @@ def test_unusable_device_and_output_paths(tmp_path, shakespeare):
     (tmp_path / "file").write_text("x")
     assert_clean_error(run("train", shakespeare, *TINY, "--out", tmp_path / "file"), "is a file")
     ckpt = tmp_path / "half"
-    assert run("train", shakespeare, *TINY, "--max-steps", 2, "--out", ckpt).exit_code == 0
+    assert_clean_exit(run("train", shakespeare, *TINY, "--max-steps", 2, "--out", ckpt))
     (ckpt / "trainer.pt").write_bytes((ckpt / "trainer.pt").read_bytes()[:100])
     assert_clean_error(run("train", "--resume", ckpt, "-q"), "trainer.pt: damaged trainer state")
 
@@ -190,12 +184,12 @@ def test_damaged_configs_and_trainer_states_fail_cleanly(tmp_path, trained):
 
 def test_resume_budgets_batch_shape_and_refused_options(tmp_path, shakespeare):
     ckpt = tmp_path / "run"
-    assert run("train", shakespeare, *TINY, "--epochs", "0.02", "--out", ckpt).exit_code == 0
+    assert_clean_exit(run("train", shakespeare, *TINY, "--epochs", "0.02", "--out", ckpt))
     step = json.loads((ckpt / "config.json").read_text())["progress"]["step"]
     assert_clean_error(run("train", "--resume", ckpt), "meets its budget", "--epochs 0.02")
     assert_clean_error(run("train", "--resume", ckpt, "--out", tmp_path / "x"), "drop --out")
     more = run("train", "--resume", ckpt, "--max-steps", step + 5, "-b", 4, "-q")  # new budget, new batch shape
-    assert more.exit_code == 0, more.output
+    assert_clean_exit(more)
     config = json.loads((ckpt / "config.json").read_text())
     assert config["progress"]["step"] == step + 5 and config["train"]["epochs"] is None
 
@@ -220,11 +214,36 @@ def test_data_paths_with_glob_characters_and_folders_holding_checkpoints(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(shakespeare, tmp_path / "plays[1].txt")
-    assert run("train", "plays[1].txt", *TINY, "--max-steps", 2).exit_code == 0
-    assert run("train", ".", *TINY, "--max-steps", 2).exit_code == 0  # ./checkpoints/* is not training data
+    assert_clean_exit(run("train", "plays[1].txt", *TINY, "--max-steps", 2))
+    assert_clean_exit(run("train", ".", *TINY, "--max-steps", 2))  # ./checkpoints/* is not training data
     info = json.loads(run("info", "--json").stdout)
     assert info["data"]["documents"] == 1
     (tmp_path / "books").mkdir()
     shutil.copy(shakespeare, tmp_path / "books" / "a.txt")
     r = run("train", "books/*.txt", *TINY, "--max-steps", 2)
     assert "checkpoint: checkpoints/books-gru" in r.stdout
+
+
+def console_script(*args: str, cwd) -> subprocess.CompletedProcess:
+    """The installed `seqgen` script beside this interpreter, importing this checkout's code."""
+    script = Path(sys.executable).parent / "seqgen"
+    if not script.is_file():
+        pytest.skip(f"no installed console script at {script} (pip install -e . puts it there)")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout, ahead of wherever the package is installed from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_the_installed_seqgen_command_helps_and_fails_in_one_line(tmp_path):
+    helped = console_script("--help", cwd=tmp_path)
+    assert helped.returncode == 0 and helped.stderr == "", helped.stderr
+    assert helped.stdout.startswith("Usage: seqgen [OPTIONS] COMMAND [ARGS]..."), helped.stdout
+    commands = helped.stdout.split("Commands:")[1].split()
+    assert {"train", "sample", "score", "info", "plot", "datasets"} <= set(commands), helped.stdout
+    bad = console_script("train", "missing.txt", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout == "", bad.stdout
+    assert_clean_process_error(bad, "missing.txt: no such file or folder")
+    assert not (tmp_path / "checkpoints").exists()
+    usage = console_script("sample", "--top-p", "1.5", cwd=tmp_path)
+    assert usage.returncode == 2
+    assert_clean_process_error(usage, "--top-p", "1.5", "(see: seqgen sample --help)")

@@ -13,7 +13,8 @@ import music21
 import numpy as np
 import pretty_midi
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+from helpers import assert_clean_error, assert_clean_exit
 
 import seqgen
 from cli.main import cli
@@ -55,10 +56,12 @@ def run(*args: object) -> object:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def assert_clean_error(result: object, needle: str) -> None:
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
-    assert needle in result.stderr, result.stderr
+def assert_error_after_notes(result: Result, needle: str) -> None:
+    """A clean failure whose one `seqgen: error:` line comes last, after notes about the files skipped."""
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert lines and lines[-1].startswith("seqgen: error: ") and needle in lines[-1], result.stderr
+    assert not any(line.startswith("seqgen: error: ") for line in lines[:-1]), result.stderr
 
 
 def test_resolve_finds_the_domain_and_ignores_non_music_files_beside_music(tunes, tmp_path):
@@ -149,7 +152,7 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
     (data / "bad.abc").write_text("X:1\nT:Broken\nK:C\n", encoding="utf-8")
     r = run("train", data, "--cell", "gru", "--layers", 1, "--hidden", 96, "--batch-size", 8, "--seq-len", 48,
             "--lr", 0.01, "--max-steps", 240, "--eval-every", 80, "--val-fraction", 0.2, "--transpose", 6, "-q")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     assert "skipped" in r.stderr and "broken.mid" in r.stderr and "bad.abc" in r.stderr
     val = float(r.stdout.split("validation loss: ")[1].split()[0])
     # uniform over 390 event tokens is 5.97 nats; the held-out pieces are in keys never seen untransposed
@@ -157,7 +160,7 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
     ckpt = tmp_path / "checkpoints" / "data-gru"
 
     r = run("sample", "-c", ckpt, "--midi", "out.mid", "--num", 3, "--seed", 1, "-T", 0.5, "--length", 400)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     for i in (1, 2, 3):
         path = tmp_path / f"out-{i}.mid"
         notes = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
@@ -168,13 +171,13 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
     low, high = seqgen.load(ckpt, device="cpu").config["data"]["pitch_range"]  # training pieces +- 6
     assert 50 <= low <= 52 and 76 <= high <= 78
     r = run("sample", "-c", ckpt, "--midi", "wild.mid", "--seed", 1, "-T", 5, "--length", 400)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     wild = pretty_midi.PrettyMIDI("wild.mid").instruments[0].notes
     assert len({n.pitch for n in wild}) >= 5 and all(low <= n.pitch <= high for n in wild)  # never untrained
 
     r = run("sample", "-c", ckpt, "--midi", "short.mid", "--seconds", 3, "--seed", 2, "--wav", "short.wav",
             "--plot", "short.png", "--json")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     record = json.loads(r.stdout)
     assert record["files"] == ["short.mid", "short.wav", "short.png"]
     short = pretty_midi.PrettyMIDI("short.mid")
@@ -184,7 +187,7 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
     primer = tmp_path / "primer.mid"
     write_tune(primer, 0, repeats=1)
     r = run("sample", "-c", ckpt, "--prime-midi", primer, "--midi", "cont.mid", "--length", 60, "--seed", 3)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     cont = pretty_midi.PrettyMIDI("cont.mid").instruments[0].notes
     assert [n.pitch for n in cont[:8]] == SCALE and len(cont) > 8
 
@@ -196,7 +199,7 @@ def test_train_sample_and_score_music_end_to_end(tunes, tmp_path, monkeypatch):
         n.pitch = int(p)
     pm.write(str(shuffled))
     r = run("score", "-c", ckpt, tunes / "tune4.mid", shuffled, "--json")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     real, mixed = (json.loads(line) for line in r.stdout.splitlines())
     assert real["events"] == mixed["events"] and real["seconds"] == pytest.approx(12.8, abs=0.02)
     assert real["logprob"] > mixed["logprob"] + 50
@@ -225,7 +228,7 @@ def test_music_input_errors_are_clean(tmp_path, monkeypatch, trained):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pictures").mkdir()
     (tmp_path / "pictures" / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    assert_clean_error(run("train", "pictures", "--max-steps", 1), "no music files (.mid .midi")
+    assert_error_after_notes(run("train", "pictures", "--max-steps", 1), "no music files (.mid .midi")
     assert "cover.png: not UTF-8 text" in run("train", "pictures", "--max-steps", 1).stderr
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "a.mid").write_bytes(bytes(range(200)))
@@ -235,7 +238,7 @@ def test_music_input_errors_are_clean(tmp_path, monkeypatch, trained):
     assert not (tmp_path / "checkpoints").exists()
     assert_clean_error(run("train", "corrupt", "--sentences"), "--sentences is for text")
     r = run("sample", "-c", trained, "--midi", "x.mid", "--length", 40, "--seed", 0, "--prime", "ROMEO")
-    assert_clean_error(r, "no sample could be written as music")
+    assert_error_after_notes(r, "no sample could be written as music")
     assert "sample 1" in r.stderr and "ABC" in r.stderr and not (tmp_path / "x.mid").exists()
     assert_clean_error(run("train", tmp_path / "corrupt", "--transpose", 30), "--transpose")
 
@@ -246,9 +249,9 @@ def test_a_text_model_of_abc_writes_midi_for_a_sample_that_parses(tmp_path, monk
     (tmp_path / "tune.abc.txt").write_text(tune * 40, encoding="utf-8")
     r = run("train", "tune.abc.txt", "--cell", "gru", "--layers", 1, "--hidden", 64, "--batch-size", 8,
             "--seq-len", 48, "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     r = run("sample", "--prime", "X:1\nT:", "--stop", "\n\n", "-T", 0, "--length", 200, "--midi", "tune.mid")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     assert r.stdout.startswith("X:1\nT:Scale\n")
     notes = pretty_midi.PrettyMIDI("tune.mid").instruments[0].notes
     assert [n.pitch for n in notes] == [60, 62, 64, 65, 67, 69, 71, 72, 72, 71, 69, 67, 65, 64, 62, 60]
@@ -256,7 +259,7 @@ def test_a_text_model_of_abc_writes_midi_for_a_sample_that_parses(tmp_path, monk
 
 def test_datasets_list_names_the_built_in_corpora():
     r = run("datasets", "list", "--json")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     rows = {d["name"]: d for d in map(json.loads, r.stdout.splitlines())}
     assert rows["folk"]["pieces"] == 12762 and rows["folk"]["domain"] == "music"
     assert rows["chorales"]["pieces"] == 413 and "licence" in rows["chorales"]
@@ -295,11 +298,11 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 250 * t), 8000)
     r = run("train", "tone.wav", "--layers", 1, "--hidden", 64, "--batch-size", 16, "--seq-len", 64,
             "--lr", 0.01, "--max-steps", 150, "--eval-every", 150, "-q")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     val = float(r.stdout.split("validation loss: ")[1].split()[0])
     assert val < 1.5, r.stdout  # uniform over 256 levels is 5.55 nats; a 250 Hz tone at 8 kHz is nearly periodic
     r = run("sample", "--wav", "out.wav", "--out", "out.csv", "--seconds", 0.25, "--seed", 1, "-T", 0.5)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     audio, rate = soundfile.read(tmp_path / "out.wav")
     assert rate == 8000 and len(audio) == 2000 and np.sqrt(np.mean(audio**2)) > 0.1
     table = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
@@ -308,7 +311,7 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     soundfile.write(tmp_path / "primer.wav", 0.5 * np.sin(2 * np.pi * 250 * t[:800]), 8000)
     r = run("sample", "--prime", "primer.wav", "--plot", "primed.png", "--wav", "primed.wav", "--seconds", 0.1,
             "--seed", 2)
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     assert len(soundfile.read(tmp_path / "primed.wav")[0]) == 800 + 800  # the primer, then 0.1 s more
     assert (tmp_path / "primed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -322,7 +325,7 @@ def test_waveform_model_learns_a_tone_and_writes_audio(tmp_path, monkeypatch):
     burst[4000:5000] = np.random.default_rng(0).uniform(-0.5, 0.5, 1000)  # 0.5-0.625 s: a noise burst
     soundfile.write(tmp_path / "burst.wav", burst, 8000)
     r = run("score", "burst.wav", "--window", 0.125, "--json", "--plot", "burst.png")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     windows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(windows) == 8 and windows[4]["start"] == 0.5 and windows[4]["end"] == 0.625
     worst = max(windows, key=lambda w: w["bits_per_sample"])

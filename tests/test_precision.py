@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import assert_clean_error, assert_clean_exit
 
 import seqgen
 from cli.main import cli
@@ -20,14 +21,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_clean_error(result, *fragments):
-    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqgen: error: "), result.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def test_bf16_training_learns_a_deterministic_sequence_and_draws_its_curve(tmp_path):
@@ -106,7 +99,7 @@ def test_shakespeare_preset_on_the_command_line(tmp_path, shakespeare):
     assert presets.get_preset("shakespeare-cpu").options["max_time"] == 900
     assert_clean_error(run("train", "--preset", "shakespeare-cpu"), "needs DATA", "datasets fetch tinyshakespeare")
     r = run("train", shakespeare, "--preset", "shakespeare-cpu", *TINY, "--max-steps", 2, "--out", tmp_path / "ck")
-    assert r.exit_code == 0, r.output
+    assert_clean_exit(r)
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["model"]["cell"] == "gru" and config["model"]["hidden"] == 16
     assert config["train"]["max_steps"] == 2 and config["train"]["max_time"] is None  # the budget given replaces 900 s
@@ -115,7 +108,7 @@ def test_shakespeare_preset_on_the_command_line(tmp_path, shakespeare):
 
 def test_plot_command_writes_a_png_and_fails_cleanly_without_metrics(tmp_path, shakespeare):
     ckpt = tmp_path / "ck"
-    assert run("train", shakespeare, *TINY, "--max-steps", 20, "--eval-every", 10, "--out", ckpt).exit_code == 0
+    assert_clean_exit(run("train", shakespeare, *TINY, "--max-steps", 20, "--eval-every", 10, "--out", ckpt))
     r = run("plot", ckpt, "--out", tmp_path / "curve.png")
     assert r.exit_code == 0 and r.stdout.strip() == f"wrote {tmp_path / 'curve.png'}", r.output
     assert (tmp_path / "curve.png").read_bytes().startswith(PNG)
@@ -125,7 +118,7 @@ def test_plot_command_writes_a_png_and_fails_cleanly_without_metrics(tmp_path, s
     assert_clean_error(run("plot", ckpt), "no metrics.jsonl")
     assert_clean_error(run("plot", tmp_path / "absent"), "no such checkpoint folder")
     short = tmp_path / "short"  # no validation data and fewer steps than one log interval: no loss to draw
-    assert run("train", shakespeare, *TINY, "--max-steps", 3, "--val-fraction", 0, "--out", short).exit_code == 0
+    assert_clean_exit(run("train", shakespeare, *TINY, "--max-steps", 3, "--val-fraction", 0, "--out", short))
     assert not (short / "curve.png").exists()
     assert_clean_error(run("plot", short), "nothing to plot")
 

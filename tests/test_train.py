@@ -1,7 +1,7 @@
+import importlib
 import json
 import math
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -62,7 +62,20 @@ def test_resume_continues_from_the_saved_step_and_matches_an_unbroken_run(tmp_pa
     assert config["progress"]["step"] == 30 and config["train"]["max_steps"] == 30
 
 
-def test_checkpoint_keeps_the_best_weights(tmp_path, shakespeare):
+def test_checkpoint_keeps_the_best_weights(tmp_path, shakespeare, monkeypatch):
+    """model.safetensors holds exactly the weights the best validation was computed on, not the last step's. The
+    validations at steps 30 and 40 are made to score worse (+1 nat), so the best is an earlier one."""
+    training = importlib.import_module("seqgen.train")  # the module (seqgen.train is also the function)
+
+    validated = {}  # validation number -> the weights it scored
+
+    def evaluate(model, *args, **kwargs):
+        validated[len(validated) + 1] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        loss = real_evaluate(model, *args, **kwargs)
+        return loss + 1.0 if len(validated) > 2 else loss
+
+    real_evaluate = training.evaluate
+    monkeypatch.setattr(training, "evaluate", evaluate)
     r = seqgen.train(shakespeare, tmp_path / "ck", cell="gru", layers=1, hidden=32, batch_size=8, seq_len=16,
                      max_steps=40, eval_every=10, device="cpu")
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
@@ -71,7 +84,13 @@ def test_checkpoint_keeps_the_best_weights(tmp_path, shakespeare):
     best = min(vals, key=lambda m: m["val_loss"])
     assert config["progress"]["best_val_loss"] == best["val_loss"] == r.best_val_loss
     assert config["progress"]["best_step"] == best["step"]
-    assert [m["step"] for m in vals] == [10, 20, 30, 40]
+    assert [m["step"] for m in vals] == [10, 20, 30, 40] and len(validated) == 4
+    assert best["step"] in (10, 20)
     assert all({"train_loss", "lr", "grad_norm", "tokens_per_s"} <= set(m) for m in metrics if "train_loss" in m)
-    weights = load_file(tmp_path / "ck" / "model.safetensors")
-    assert weights and all(np.isfinite(t.numpy()).all() for t in weights.values())
+    saved = load_file(tmp_path / "ck" / "model.safetensors")
+    at_best = validated[best["step"] // 10]
+    assert saved.keys() == at_best.keys()
+    for name, tensor in at_best.items():
+        assert torch.equal(saved[name], tensor), name  # bit for bit the weights of the best step
+    last = _weights(tmp_path / "ck")  # trainer.pt: the weights of step 40, to resume from
+    assert any(not torch.equal(last[name], tensor) for name, tensor in at_best.items())  # so the check can tell
