@@ -19,7 +19,8 @@ HELP = """Generate --num samples from a checkpoint (default: the newest under ./
 A text model prints its samples. A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ...
 OUT-N.mid), --wav OUT.wav (audio through FluidSynth with a General MIDI soundfont when one is installed,
 else simple sine synthesis) and --plot OUT.png (a piano roll). A text model trained on ABC notation (the
-folk-abc corpus) can write --midi/--wav/--plot too, for each sample that parses as an ABC tune.
+folk-abc corpus) can write --midi/--wav/--plot too, for each sample that parses as an ABC tune. A waveform model
+writes --wav, --out (.csv, .npy, audio) and --plot; a DNA model prints FASTA or writes it to --out OUT.fa.
 \b
 Examples:
   seqgen sample --midi tune.mid --wav tune.wav
@@ -59,7 +60,8 @@ Examples:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw each sample as a piano roll (PNG).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Waveform: write each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg).")
+              help="Waveform: write each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg). "
+                   "DNA: write the samples as one FASTA file (.fa, .fasta, .fna; .gz compresses).")
 @click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")

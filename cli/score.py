@@ -37,8 +37,8 @@ def _read_stdin() -> str:
               help="Text and music: what the recurrent layers run in. auto takes bf16 where the CPU (AVX512-BF16, "
                    "AMX) or GPU computes it natively, about twice as fast, log-probs within about 1 %; fp32 "
                    "elsewhere. fp16: CUDA only. Waveforms always score in fp32.")
-@click.option("--window", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Waveforms: seconds per scored window.")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Waveforms: seconds per scored window  [default: 1]; DNA: bases per window  [default: 1000].")
 @click.option("--threshold", type=float, default=None,
               help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
                    "validation data at training time for this --window]")
@@ -46,7 +46,7 @@ def _read_stdin() -> str:
               help="Waveforms: draw each recording with its window scores under it (PNG; several files: -1, -2 ...).")
 @device_option
 def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...], document: bool,
-          per_token: bool, as_json: bool, batch_size: int, precision: str, window: float,
+          per_token: bool, as_json: bool, batch_size: int, precision: str, window: float | None,
           threshold: float | None, plot: Path | None, device: str) -> None:
     """Score TEXTS (text models) or music FILES (music models): log P(x) = sum of log P(token | before it).
 

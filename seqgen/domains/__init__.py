@@ -9,12 +9,13 @@ from pathlib import Path
 
 from seqgen.corpora import Corpus
 from seqgen.domains.base import Domain, joined
+from seqgen.domains.dna import DNA
 from seqgen.domains.music import MUSIC
 from seqgen.domains.text import TEXT
 from seqgen.domains.waveform import WAVEFORM
 from seqgen.errors import SeqgenError
 
-DOMAINS: dict[str, Domain] = {d.name: d for d in (MUSIC, TEXT, WAVEFORM)}
+DOMAINS: dict[str, Domain] = {d.name: d for d in (MUSIC, TEXT, WAVEFORM, DNA)}
 FALLBACK = next(d for d in DOMAINS.values() if not d.suffixes)
 CORPORA: dict[str, Corpus] = {c.name: c for d in DOMAINS.values() for c in d.corpora}
 

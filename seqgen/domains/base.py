@@ -111,7 +111,7 @@ class ScoreRequest:
     as_json: bool = False
     batch_size: int = 64
     precision: str = "auto"
-    window: float = 1.0
+    window: float | None = None  # the domain's default when None
     threshold: float | None = None
     plot: Path | None = None
     read_stdin: Callable[[], str] = str

@@ -92,7 +92,8 @@ class WaveformDomain(Domain):
         if request.precision not in ("auto", "fp32"):
             raise SeqgenError(f"--precision {request.precision} is for text and music; waveform thresholds are "
                               "calibrated in fp32")
-        paths, plot, window = request.items, request.plot, request.window
+        paths, plot = request.items, request.plot
+        window = 1.0 if request.window is None else request.window
         for i, path in enumerate(paths, 1):
             samples = self.read_signal(model, path)
             windows = self.score_signal(model, samples, window, request.threshold)
