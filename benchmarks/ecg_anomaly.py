@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import seqgen
-from seqgen.signals import write_recording
-from seqgen.trained import LN2
+from seqgen.domains.waveform.signals import write_recording
+from seqgen.score import LN2
 
 RATE = 250
 

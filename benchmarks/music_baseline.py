@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 import seqgen
-from seqgen.inputs import PieceStream, prepare
+from seqgen.domains.music.data import PieceStream
+from seqgen.inputs import prepare
 from seqgen.score import score_sequences
 
 PAD = -1  # left padding, so n-grams at a piece's start have a context of their own

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from seqgen.corpora import CORPORA
+from seqgen.domains import CORPORA
 from seqgen.download import RECIPES, fetch, get_recipe, train_command
 from seqgen.train import Progress
 

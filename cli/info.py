@@ -16,7 +16,8 @@ from cli.options import checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Print the details as one JSON object.")
 def info(checkpoint: str | None, as_json: bool) -> None:
     """Describe a checkpoint: domain, codec, model size, training data and steps, best validation loss."""
-    d = seqgen.load(checkpoint, device="cpu").info()
+    model = seqgen.load(checkpoint, device="cpu")
+    d = model.info()
     if as_json:
         click.echo(json.dumps(d, indent=2, ensure_ascii=False))
         return
@@ -31,7 +32,7 @@ def info(checkpoint: str | None, as_json: bool) -> None:
                   f"dropout {m['dropout']}{', tied weights' if m['tie_weights'] else ''} "
                   f"({d['parameters']:,} parameters)"),
         ("data", f"{', '.join(data.get('inputs', []))} ({data.get('documents', '?')} "
-                 f"{'piece(s)' if d['domain'] == 'music' else 'document(s)'}, "
+                 f"{model.home.documents_word}, "
                  f"{data.get('tokens', 0):,} tokens: {data.get('train_tokens', 0):,} train / "
                  f"{data.get('val_tokens', 0):,} validation)"),
         ("training", f"step {p.get('step')} ({p.get('epochs')} epochs, {p.get('elapsed_s')} s), "
@@ -40,10 +41,7 @@ def info(checkpoint: str | None, as_json: bool) -> None:
     ]
     if data.get("max_files"):
         rows.append(("subset", f"--max-files {data['max_files']}"))
-    if d["domain"] == "music":
-        rows.append(("music", f"{data.get('hours', 0)} hours; transposition +-{data.get('transpose', 0)} semitones; "
-                              f"{data.get('skipped', 0)} piece(s) skipped"))
-        rows += [("", f"skipped {s}") for s in data.get("skipped_examples", [])]
+    rows += model.home.info_rows(data)
     best = p.get("best_val_loss")
     if best is not None:
         rows.append(("best val", f"{best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "

@@ -13,16 +13,16 @@ from typing import Any
 
 import torch
 
-from seqgen import __version__, checkpoint, distributed
+from seqgen import __version__, checkpoint, distributed, domains
 from seqgen.device import resolve_device
+from seqgen.domains.base import FileProgress
 from seqgen.errors import SeqgenError
-from seqgen.inputs import CODEC_OPTIONS, READ_OPTIONS, prepare, split_corpora
+from seqgen.inputs import prepare, split_corpora
 from seqgen.models import ModelConfig
-from seqgen.pieces import FileProgress
 from seqgen.presets import get_preset
 from seqgen.render import plot_training_curve, read_losses
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
-from seqgen.trained import Model, calibrate_anomaly
+from seqgen.trained import Model
 
 DEFAULT_DATA = "folk"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
@@ -70,8 +70,8 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
            resume: str | Path | None, progress: ProgressFn | None, boundaries: bool, overwrite: bool,
            max_files: int | None, preset: str | None, **options: Any) -> TrainResult:
     options = {k: v for k, v in options.items() if v is not None}
-    codec_names = {k for names in CODEC_OPTIONS.values() for k in names}
-    known = set(MODEL_DEFAULTS) | codec_names | set(READ_OPTIONS) | set(TrainConfig.__dataclass_fields__)
+    codec_names, read_names = domains.option_names()
+    known = set(MODEL_DEFAULTS) | codec_names | read_names | set(TrainConfig.__dataclass_fields__)
     unknown = set(options) - known
     if unknown:
         raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
@@ -100,7 +100,7 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
             options.setdefault(key, value)
     model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
     codec_opts = {k: options.pop(k) for k in codec_names if k in options}
-    read_opts = {k: options.pop(k) for k in READ_OPTIONS if k in options}
+    read_opts = {k: options.pop(k) for k in read_names if k in options}
     try:
         cfg = TrainConfig(**options)
     except ValueError as e:
@@ -141,16 +141,20 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
     if not kept:
         raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
     result.folder = folder
-    _finish(folder, prepared.codec.domain, prepared.val)
+    _finish(folder, domains.get(prepared.codec.domain), prepared.val)
     return result
 
 
-def _finish(folder: Path, domain: str, val: Any) -> None:
-    """Rank 0's work once a run has saved: waveform anomaly thresholds from the validation tails, and curve.png."""
+def _finish(folder: Path, home: domains.Domain, val: Any) -> None:
+    """Rank 0's work once a run has saved: the domain's own (waveforms: anomaly thresholds from the validation
+    tails), stored in config.json, and curve.png."""
     if not distributed.is_main():
         return
-    if domain == "waveform" and len(val) > 1:
-        _calibrate(folder, val)
+    extra = home.after_training(lambda: load(folder, device="cpu"), val)
+    if extra:
+        config = checkpoint.read_config(folder)
+        config.update(extra)
+        checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
     _draw_curve(folder)
 
 
@@ -172,14 +176,6 @@ def plot_curve(path: str | Path | None = None, out: str | Path | None = None) ->
     target = Path(out) if out is not None else folder / CURVE
     plot_training_curve(folder / checkpoint.METRICS, target, title)
     return target
-
-
-def _calibrate(folder: Path, val: Any) -> None:
-    """Store the anomaly threshold of a waveform checkpoint, measured with its best weights on validation data."""
-    model = load(folder, device="cpu")
-    config = checkpoint.read_config(folder)
-    config["anomaly"] = calibrate_anomaly(model, val)
-    checkpoint.save_config(folder, {k: v for k, v in config.items() if k not in ("format", "format_version")})
 
 
 def _check_out_folder(folder: Path, overwrite: bool) -> None:
@@ -276,7 +272,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
                           "give a larger --max-steps, --max-time or --epochs to train on")
     result = trainer.run()
-    _finish(folder, codec.domain, prepared.val)
+    _finish(folder, domains.get(codec.domain), prepared.val)
     return result
 
 

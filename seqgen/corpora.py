@@ -1,7 +1,7 @@
-"""Named built-in corpora that ship inside installed packages (music21's corpus), usable as DATA by name.
+"""Built-in corpora: files that ship inside installed packages (music21's corpus), usable as DATA by name.
 
-`folk` and `chorales` are music: their files are parsed into note events. `folk-abc` is the folk tunes'
-ABC notation read as text, for a character model that writes ABC.
+Each domain lists its own corpora (music: `folk`, `chorales`; text: `folk-abc`, the folk tunes' ABC notation
+read as text); `seqgen.domains.get_corpus` finds one by name.
 """
 
 from __future__ import annotations
@@ -84,42 +84,3 @@ def split_abc_tunes(text: str) -> list[str]:
             continue
         tunes[-1].append(line)
     return ["\n".join(t) + "\n" for t in tunes if len(t) > 1]
-
-
-CORPORA: dict[str, Corpus] = {
-    c.name: c
-    for c in [
-        Corpus(
-            name="folk",
-            domain="music",
-            description="folk tunes as note events: Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs "
-                        "(Irish, Scottish) and the Essen folksong collection (mostly German), from ABC files",
-            licence="public-domain tunes; transcriptions distributed with music21 (BSD-3-Clause corpus)",
-            folders=("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong"),
-        ),
-        Corpus(
-            name="chorales",
-            domain="music",
-            description="J. S. Bach's four-part chorales as note events (MusicXML and Humdrum files)",
-            licence="public-domain music; encodings distributed with music21 (BSD-3-Clause corpus)",
-            folders=("bach",),
-            unit="chorales",
-            # 3.5 hours of music overfit within minutes: 600 s on 2 cores gave 1.244 nats/event (best, at step
-            # 750 of 1489) without these, 1.049 (still falling at the end) with them
-            train_defaults=(("transpose", 3), ("dropout", 0.2)),
-        ),
-        Corpus(
-            name="folk-abc",
-            domain="text",
-            description="Irish and Scottish folk tunes in ABC notation, read as text "
-                        "(Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs)",
-            licence="public-domain tunes; transcriptions distributed with music21 (BSD-3-Clause corpus)",
-            folders=("ryansMammoth", "oneills1850", "airdsAirs"),
-        ),
-    ]
-}
-
-
-def get_corpus(name: str) -> Corpus | None:
-    """The built-in corpus of that name, or None."""
-    return CORPORA.get(name)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqgen.codecs import CharCodec, MuLawCodec
 from seqgen.errors import SeqgenError
 from seqgen.train import Progress, ProgressFn
 
@@ -44,7 +45,7 @@ class Recipe:
     (pinned per file, or from `manifest`, an upstream `<sha256> <path>` list fetched first)."""
 
     name: str
-    domain: str  # "text", "waveform" or "music": what `seqgen train` makes of the files
+    domain: str  # the name of the domain `seqgen train` makes of the files (see seqgen.domains)
     description: str
     licence: str
     homepage: str
@@ -80,7 +81,7 @@ def _physionet(name: str, description: str, homepage: str, base_url: str, record
     """A PhysioNet database: per-record WFDB files, verified against the database's SHA256SUMS.txt."""
     files = tuple(RemoteFile(f"{record}.{suffix}", record=record) for record, suffixes in records.items()
                   for suffix in suffixes)
-    return Recipe(name, "waveform", description, "Open Data Commons Attribution License v1.0 (ODC-By 1.0)",
+    return Recipe(name, MuLawCodec.domain, description, "Open Data Commons Attribution License v1.0 (ODC-By 1.0)",
                   homepage, base_url, files, size, manifest="SHA256SUMS.txt", channel=channel)
 
 
@@ -89,7 +90,7 @@ _MITDB = ("100 101 102 103 104 105 106 107 108 109 111 112 113 114 115 116 117 1
 _NSTDB_NOISY = [f"{base}e{snr}" for base in ("118", "119") for snr in ("00", "06", "12", "18", "24", "_6")]
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("tinyshakespeare", "text",
+    Recipe("tinyshakespeare", CharCodec.domain,
            "The works of Shakespeare concatenated into one text (karpathy/char-rnn), the classic character-level "
            "benchmark", "public domain", "https://github.com/karpathy/char-rnn",
            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",

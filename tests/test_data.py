@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.corpora import get_corpus, split_abc_tunes
+from seqgen.corpora import split_abc_tunes
 from seqgen.data import TBPTTBatches, read_text_documents, resolve_paths, split_stream
+from seqgen.domains import get_corpus
 from seqgen.errors import SeqgenError
 
 
@@ -73,7 +74,8 @@ def test_folk_abc_corpus_reads_thousands_of_real_tunes():
 
 
 def test_large_text_is_memory_mapped_and_read_back_from_the_cache(tmp_path, monkeypatch):
-    from seqgen import inputs, token_cache
+    from seqgen import inputs
+    from seqgen.domains.text import token_cache
 
     monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(token_cache, "MMAP_MIN_BYTES", 1000)

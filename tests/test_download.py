@@ -17,9 +17,9 @@ import wfdb
 from click.testing import CliRunner
 
 from cli.main import cli
+from seqgen.domains.waveform.signals import read_recording
 from seqgen.download import RECIPES, Recipe, RemoteFile, fetch, train_command
 from seqgen.errors import SeqgenError
-from seqgen.signals import read_recording
 
 SHAKESPEARE = Path(__file__).parent / "data" / "shakespeare-60k.txt"
 MITDB = RECIPES["mitdb"]

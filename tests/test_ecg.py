@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 import seqgen
 from cli.main import cli
-from seqgen.signals import write_recording
+from seqgen.domains.waveform.signals import write_recording
 
 pytest.importorskip("neurokit2")
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,7 @@ import pretty_midi
 import pytest
 from music21 import chord, converter, corpus, environment, instrument, note, stream, tempo, tie
 
-from seqgen.errors import SeqgenError
-from seqgen.music import (
+from seqgen.domains.music.files import (
     PieceSource,
     abc_to_midi,
     is_music_file,
@@ -24,6 +23,7 @@ from seqgen.music import (
     score_to_midi,
     skip_beaming,
 )
+from seqgen.errors import SeqgenError
 
 CORPUS = Path(music21.__file__).parent / "corpus"
 ABC_FILE = """%abc-2.1

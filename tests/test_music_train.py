@@ -18,10 +18,11 @@ from helpers import assert_clean_error, assert_clean_exit
 
 import seqgen
 from cli.main import cli
-from seqgen import pieces
 from seqgen.codecs import NoteEventCodec
+from seqgen.domains.music import pieces
+from seqgen.domains.music.data import PieceStream
 from seqgen.errors import SeqgenError
-from seqgen.inputs import PieceStream, prepare, resolve
+from seqgen.inputs import prepare, resolve
 
 SCALE = [60, 62, 64, 65, 67, 65, 64, 62]  # a tune of eighth notes, moved to a new key in every piece
 
@@ -273,7 +274,7 @@ def test_parallel_parsing_from_a_script_without_a_main_guard(tmp_path):
     """Worker processes must not re-run the user's script (which would start workers of its own)."""
     script = tmp_path / "script.py"
     script.write_text(
-        "from pathlib import Path\nimport music21\nfrom seqgen import pieces\n"
+        "from pathlib import Path\nimport music21\nfrom seqgen.domains.music import pieces\n"
         "from seqgen.codecs import NoteEventCodec\npieces.PARALLEL_MIN_BYTES = 0\n"
         "files = sorted((Path(music21.__file__).parent / 'corpus' / 'ryansMammoth').glob('*.abc'))[:4]\n"
         "print('pieces', len(pieces.encode_files(files, NoteEventCodec(), workers=2).names))\n")

@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from seqgen import checkpoint
 from seqgen.codecs import MuLawCodec
+from seqgen.domains.waveform.signals import write_recording
 from seqgen.inputs import prepare
-from seqgen.signals import write_recording
 
 TINY = ["--cell", "gru", "--layers", "1", "--hidden", "16", "--embed", "8", "-b", "4", "-t", "32", "-q"]
 

@@ -80,7 +80,7 @@ def test_bf16_scoring_stays_close_to_fp32(trained):
 
 
 def test_entropies_are_those_of_the_predictive_distributions_and_windows_report_the_excess(trained):
-    from seqgen.trained import window_scores
+    from seqgen.domains.waveform.anomaly import window_scores
 
     m = seqgen.load(trained, device="cpu")
     ids = m.codec.encode("First Citizen:\nSpeak, speak.")

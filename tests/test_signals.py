@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from seqgen.domains.waveform.signals import is_waveform_file, read_recording
 from seqgen.errors import SeqgenError
-from seqgen.signals import is_waveform_file, read_recording
 
 RNG = np.random.default_rng(0)
 

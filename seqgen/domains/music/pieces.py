@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.cache import cache_root
 from seqgen.codecs.notes import NoteEventCodec
+from seqgen.domains.base import FileProgress
+from seqgen.domains.music.files import piece_sources, read_source
 from seqgen.errors import SeqgenError
-from seqgen.music import piece_sources, read_source
 
 CACHE_VERSION = 1
 PARALLEL_MIN_BYTES = 200_000  # below this much uncached music, worker start-up costs more than it saves
-
-FileProgress = Callable[[int, int], None]  # (files done, files in all)
 
 
 @dataclass
@@ -43,14 +43,6 @@ class PieceSet:
         self.names += other.names
         self.tokens += other.tokens
         self.skipped += other.skipped
-
-
-def cache_root() -> Path:
-    """$SEQGEN_CACHE, else $XDG_CACHE_HOME/seqgen, else ~/.cache/seqgen."""
-    if os.environ.get("SEQGEN_CACHE"):
-        return Path(os.environ["SEQGEN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqgen"
 
 
 def encode_file(path: Path, codec: NoteEventCodec) -> PieceSet:
@@ -84,7 +76,7 @@ def _cache_file(path: Path, codec: NoteEventCodec) -> Path:
     st = path.stat()
     key = json.dumps([CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns, codec.to_dict(),
                       music21.__version__, pretty_midi.__version__], sort_keys=True)
-    return cache_root() / "music" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+    return cache_root() / NoteEventCodec.domain / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
 
 
 def _read_cache(cache: Path) -> PieceSet | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from seqgen.pieces import cache_root
+from seqgen.cache import cache_root
 
 MMAP_MIN_BYTES = 32 << 20
 

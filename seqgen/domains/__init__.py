@@ -1,0 +1,58 @@
+"""The domains seqgen knows, in one table: adding a domain is one home under seqgen/domains/ and one line here.
+
+The first domain claiming no suffixes (text) reads every file no other domain claims.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqgen.corpora import Corpus
+from seqgen.domains.base import Domain, joined
+from seqgen.domains.dna import DNA
+from seqgen.domains.music import MUSIC
+from seqgen.domains.text import TEXT
+from seqgen.domains.waveform import WAVEFORM
+from seqgen.errors import SeqgenError
+
+DOMAINS: dict[str, Domain] = {d.name: d for d in (MUSIC, TEXT, WAVEFORM, DNA)}
+FALLBACK = next(d for d in DOMAINS.values() if not d.suffixes)
+CORPORA: dict[str, Corpus] = {c.name: c for d in DOMAINS.values() for c in d.corpora}
+
+
+def get(name: str) -> Domain:
+    """The domain of that name (as stored in a checkpoint)."""
+    if name not in DOMAINS:
+        raise SeqgenError(f"unknown domain {name!r} (known: {', '.join(DOMAINS)})")
+    return DOMAINS[name]
+
+
+def domain_for(path: Path) -> Domain:
+    """The domain that claims a file by its name; the fallback (text) for any other."""
+    return next((d for d in DOMAINS.values() if d.claims(path)), FALLBACK)
+
+
+def get_corpus(name: str) -> Corpus | None:
+    """The built-in corpus of that name, or None."""
+    return CORPORA.get(name)
+
+
+def option_names() -> tuple[set[str], set[str]]:
+    """Every domain's codec options and read options: what `train` accepts besides model and training settings."""
+    return ({o for d in DOMAINS.values() for o in d.codec_options},
+            {o for d in DOMAINS.values() for o in d.read_options})
+
+
+def owners(attribute: str, option: str) -> str:
+    """The domains that take an option (listed in their `attribute`), for messages: "music", "text and dna"."""
+    return joined([d.name for d in DOMAINS.values() if option in getattr(d, attribute)])
+
+
+def having(capability: str) -> str:
+    """The domains with a method of this name, for messages."""
+    return joined([d.name for d in DOMAINS.values() if hasattr(d, capability)])
+
+
+def unclaimed_files() -> str:
+    """The files the fallback domain found none of, for its error: "music files (.mid ...) or waveform files (...)"."""
+    return joined([f"{d.name} files ({' '.join(d.suffixes)})" for d in DOMAINS.values() if d.suffixes], "or")

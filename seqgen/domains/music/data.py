@@ -1,0 +1,91 @@
+"""Music DATA -> token streams: whole pieces; a fixed random tenth of them validates, and the training pieces are
+laid out afresh every epoch (new order; with `transpose`, a random key per piece)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from seqgen.codecs import NoteEventCodec
+from seqgen.data import split_stream
+from seqgen.domains.base import Inputs, ReadSettings, TokenStream, TrainingData
+from seqgen.domains.music.pieces import PieceSet, encode_files
+from seqgen.domains.music.protocol import EventCodec
+from seqgen.errors import SeqgenError
+
+
+def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSettings) -> TrainingData:
+    """Every piece of the corpora and files, encoded (a new NoteEventCodec from the codec options without
+    `codec`), with the summary `info` and sampling use: hours, skipped pieces, the pitch range trained on."""
+    codec = codec or NoteEventCodec(**settings.codec_options)
+    max_files, val_fraction = settings.max_files, settings.val_fraction
+    files = [f for c in inputs.corpora for f in c.files(max_files)] + inputs.files
+    pieces = encode_files(files, codec, settings.on_files)
+    if not pieces.tokens:
+        why = f"; e.g. {pieces.skipped[0]}" if pieces.skipped else ""
+        raise SeqgenError(f"no usable music in {len(files)} file(s): {len(pieces.skipped)} piece(s) failed to "
+                          f"parse or had no notes{why}")
+    order = list(range(len(pieces.tokens)))
+    random.Random(0).shuffle(order)  # a fixed validation set, spread over the whole collection
+    n_val = min(len(order) - 1, max(1, round(len(order) * val_fraction))) if val_fraction > 0 else 0
+    train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
+    docs = [_document(codec, t) for t in pieces.tokens]
+    if n_val == 0 and val_fraction > 0:  # a single piece: its tail validates
+        train_part, val = split_stream(docs[0], val_fraction)
+        train: TokenStream = train_part
+    else:
+        val = np.concatenate([docs[i] for i in val_idx]) if val_idx else np.zeros(0, codec.token_dtype)
+        train = PieceStream([docs[i] for i in train_idx], codec, settings.transpose, settings.seed)
+    n_train = len(train)
+    if n_train < 2:
+        raise SeqgenError("too little music to train on")
+    seconds = float(sum(codec.seconds(t) for t in pieces.tokens))
+    if isinstance(train, PieceStream):
+        low, high = train.pitch_range
+    else:
+        low, high = codec.pitch_span(train) or (0, 127)
+    summary = {"documents": len(pieces.tokens), "skipped": len(pieces.skipped),
+               "skipped_examples": pieces.skipped[:20], "hours": round(seconds / 3600, 2),
+               "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
+               "val_pieces": len(val_idx), "transpose": settings.transpose, "pitch_range": [int(low), int(high)]}
+    return TrainingData(codec, train, val, summary, _skip_notes(pieces))
+
+
+def _document(codec: EventCodec, tokens: np.ndarray) -> np.ndarray:
+    dtype = codec.token_dtype
+    return np.concatenate([np.asarray(codec.start_ids, dtype), tokens, np.asarray(codec.end_ids, dtype)])
+
+
+def _skip_notes(pieces: PieceSet, shown: int = 5) -> list[str]:
+    notes = [f"skipped {s}" for s in pieces.skipped[:shown]]
+    if len(pieces.skipped) > shown:
+        notes.append(f"... and {len(pieces.skipped) - shown} more skipped piece(s) "
+                     f"({len(pieces.tokens)} usable); `seqgen info` lists the first 20")
+    return notes
+
+
+class PieceStream:
+    """The training pieces as one stream for a given epoch: a fresh order every epoch and, with
+    `transpose` K, each piece moved by a random interval in [-K, K] that keeps its notes in MIDI range.
+    Seeded by (seed, epoch), so a resumed run sees exactly the streams an unbroken one would."""
+
+    def __init__(self, docs: list[np.ndarray], codec: EventCodec, transpose: int, seed: int):
+        self.docs, self.codec, self.transpose, self.seed = docs, codec, transpose, seed
+        self.n_tokens = sum(len(d) for d in docs)
+        spans = [codec.pitch_span(d) or (60, 60) for d in docs]
+        self.low = np.array([max(-transpose, -lo) for lo, _ in spans])
+        self.high = np.array([min(transpose, 127 - hi) for _, hi in spans])
+        # every pitch a training stream can hold, transposition included
+        self.pitch_range = (max(0, min(lo for lo, _ in spans) - transpose),
+                            min(127, max(hi for _, hi in spans) + transpose))
+
+    def __len__(self) -> int:
+        return self.n_tokens
+
+    def __call__(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.docs))
+        shifts = rng.integers(self.low, self.high + 1) if self.transpose else np.zeros(len(self.docs), int)
+        parts = [self.codec.transpose(self.docs[i], int(shifts[i])) if shifts[i] else self.docs[i] for i in order]
+        return np.concatenate(parts).astype(self.codec.token_dtype)

@@ -1,0 +1,154 @@
+"""The music domain: which files it reads, the note-event codec's options, pieces as primers and samples
+(--midi/--wav/--plot), whole pieces scored per event and per second, and what `info` says of its data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pretty_midi
+
+from seqgen.codecs import Codec, NoteEventCodec
+from seqgen.corpora import Corpus
+from seqgen.domains.base import (
+    Domain,
+    Inputs,
+    ReadSettings,
+    Report,
+    SampleRequest,
+    SampleRun,
+    ScoreRequest,
+    TrainingData,
+    check_seconds,
+)
+from seqgen.domains.music.data import read_music_data
+from seqgen.domains.music.files import MUSIC_SUFFIXES
+from seqgen.domains.music.output import read_piece, write_pieces
+from seqgen.domains.music.protocol import EventCodec
+from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
+from seqgen.errors import SeqgenError
+from seqgen.precision import decide
+
+if TYPE_CHECKING:
+    from seqgen.trained import Model
+
+NAME = NoteEventCodec.domain
+MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end
+
+FOLK = Corpus(
+    name="folk",
+    domain=NAME,
+    description="folk tunes as note events: Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs "
+                "(Irish, Scottish) and the Essen folksong collection (mostly German), from ABC files",
+    licence="public-domain tunes; transcriptions distributed with music21 (BSD-3-Clause corpus)",
+    folders=("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong"),
+)
+CHORALES = Corpus(
+    name="chorales",
+    domain=NAME,
+    description="J. S. Bach's four-part chorales as note events (MusicXML and Humdrum files)",
+    licence="public-domain music; encodings distributed with music21 (BSD-3-Clause corpus)",
+    folders=("bach",),
+    unit="chorales",
+    # 3.5 hours of music overfit within minutes: 600 s on 2 cores gave 1.244 nats/event (best, at step
+    # 750 of 1489) without these, 1.049 (still falling at the end) with them
+    train_defaults=(("transpose", 3), ("dropout", 0.2)),
+)
+
+
+class MusicDomain(Domain):
+    """Note-event models of MIDI performances and scores."""
+
+    name = NAME
+    plural = "music"
+    suffixes = MUSIC_SUFFIXES
+    codec_options = ("step_ms", "max_shift_ms", "velocity_bins", "drums", "program")
+    data_flags = ("transpose",)
+    default_length = 2000  # events
+    # No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's
+    default_min_length = 300
+    documents_word = "piece(s)"
+    corpora = (FOLK, CHORALES)
+
+    def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
+        return read_music_data(inputs, codec, settings)
+
+    # --- sampling -----------------------------------------------------------------------------------
+    def primer_ids(self, model: Model, prime: Any) -> list[int]:
+        """A MIDI/score file's first piece, or a PrettyMIDI, as events."""
+        if prime is None:
+            return []
+        return model.codec.encode(prime if isinstance(prime, pretty_midi.PrettyMIDI) else read_piece(Path(prime)))
+
+    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
+        """Each sample stops before its time shifts pass `seconds`."""
+        check_seconds(seconds)
+        events: EventCodec = codec
+        return length, events.token_seconds.tolist(), seconds
+
+    def untrained_ids(self, codec: Codec, config: dict[str, Any]) -> list[int]:
+        """Notes outside the pitch range of the training data (transposition included): the model has never
+        seen them, and a sample that wanders there has lost its way."""
+        span = config.get("data", {}).get("pitch_range")
+        if not span:
+            return []
+        low, high = span
+        events: EventCodec = codec
+        return events.pitch_ids([p for p in range(128) if not low <= p <= high])
+
+    def decode_samples(self, codec: Codec, prime: Any, primer: list[int], outs: list[list[int]],
+                       **options: Any) -> list[pretty_midi.PrettyMIDI]:
+        """PrettyMIDI pieces, primer included; notes held longer than `max_note_seconds` are ended."""
+        limit = options.get("max_note_seconds", MAX_NOTE_SECONDS)
+        return [codec.decode(primer + ids, limit) for ids in outs]
+
+    def sample_prime(self, request: SampleRequest) -> Any:
+        return request.prime_file
+
+    def check_sample_request(self, model: Model, request: SampleRequest) -> None:
+        if request.wants("out"):
+            raise SeqgenError("--out writes waveform samples; this model is not a waveform model")
+        if request.prime is not None:
+            raise SeqgenError("--prime is text; a music model continues a piece given with --prime-midi FILE")
+        if not request.wants("midi", "wav", "plot"):
+            raise SeqgenError(f"{model.path} is a music model: give --midi OUT.mid, --wav OUT.wav and/or "
+                              "--plot OUT.png to receive its samples")
+
+    def write_samples(self, model: Model, request: SampleRequest, run: SampleRun, report: Report) -> None:
+        primer_s = model.codec.seconds(run.primer) if request.prime_file is not None else None
+        records = [{"index": i, "seed": run.seed, "events": len(ids)} for i, ids in enumerate(run.outs, 1)]
+        written = write_pieces(run.samples, request, primer_s, records, report)
+        for r in records:
+            if request.as_json:
+                report.show(json.dumps(r, ensure_ascii=False))
+            elif "files" in r:
+                report.show(f"sample {r['index']}: {r['events']} events, {r['notes']} -> {', '.join(r['files'])}")
+        if not written:
+            raise SeqgenError("no sample could be written as music")
+
+    # --- scoring ------------------------------------------------------------------------------------
+    def score_files(self, model: Model, paths: Sequence[str | Path], batch_size: int = 16,
+                    precision: str = "auto") -> tuple[list[PieceScore], list[str]]:
+        """Every piece in music files or folders, scored whole (see `Model.score_music`)."""
+        return score_pieces(model.net, model.codec, paths, batch_size, precision)
+
+    def score_request(self, model: Model, request: ScoreRequest, report: Report) -> None:
+        decision = decide(request.precision, model.device)
+        if decision.warning:
+            report.note(f"seqgen: warning: {decision.warning}")
+        if request.files or request.document:
+            raise SeqgenError("a music model scores music files given as arguments; --file/--document are for text")
+        if not request.items:
+            raise SeqgenError("nothing to score: give music files or folders (.mid, .abc, .musicxml, ...)")
+        results, skipped = self.score_files(model, request.items, request.batch_size, decision.chosen)
+        show_pieces(results, skipped, request.per_token, request.as_json, report)
+
+    def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:
+        rows = [("music", f"{data.get('hours', 0)} hours; transposition +-{data.get('transpose', 0)} semitones; "
+                          f"{data.get('skipped', 0)} piece(s) skipped")]
+        return rows + [("", f"skipped {s}") for s in data.get("skipped_examples", [])]
+
+
+MUSIC = MusicDomain()

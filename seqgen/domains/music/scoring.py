@@ -1,0 +1,83 @@
+"""Scoring music: every piece of the files given, as a whole, per event and per second of music."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqgen.data import resolve_paths
+from seqgen.domains.base import Report, finite
+from seqgen.domains.music.files import MUSIC_SUFFIXES, is_music_file
+from seqgen.domains.music.pieces import encode_file
+from seqgen.domains.music.protocol import EventCodec
+from seqgen.errors import SeqgenError
+from seqgen.models import SequenceModel
+from seqgen.score import LN2, ScoreResult, score_sequences
+
+
+@dataclass
+class PieceScore:
+    """Score of one piece of music: log P(events) in nats, per event and per second of music."""
+
+    name: str
+    result: ScoreResult
+    seconds: float
+    token_names: list[str]
+
+    @property
+    def nll_per_second(self) -> float:
+        return -self.result.logprob / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self, per_token: bool = False) -> dict[str, Any]:
+        r = self.result
+        d: dict[str, Any] = {
+            "piece": self.name, "events": r.tokens, "seconds": round(self.seconds, 3), "logprob": r.logprob,
+            "nll_per_event": r.nll_per_token, "bits_per_event": r.bits_per_token,
+            "nll_per_second": self.nll_per_second, "bits_per_second": self.nll_per_second / LN2,
+        }
+        if per_token:
+            d["token_names"] = self.token_names
+            d["token_logprobs"] = r.token_logprobs
+        return finite(d)
+
+
+def score_pieces(net: SequenceModel, codec: EventCodec, paths: Sequence[str | Path], batch_size: int,
+                 precision: str) -> tuple[list[PieceScore], list[str]]:
+    """Score every piece in music files or folders as a whole piece (start to end), and list the pieces that
+    could not be read ("name: reason")."""
+    files = resolve_paths(paths)
+    other = [f for f in files if not is_music_file(f)]
+    if other:
+        raise SeqgenError(f"{other[0]}: not a music file (music files end in {', '.join(MUSIC_SUFFIXES)})")
+    names, seqs, skipped = [], [], []
+    for f in files:
+        pieces = encode_file(f, codec)
+        names += pieces.names
+        seqs += [t.tolist() + list(codec.end_ids) for t in pieces.tokens]
+        skipped += pieces.skipped
+    if not seqs:
+        raise SeqgenError(f"nothing to score: {skipped[0] if skipped else 'no music files given'}")
+    results = score_sequences(net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
+    scores = [PieceScore(n, r, codec.seconds(s), [codec.token_name(i) for i in s])
+              for n, s, r in zip(names, seqs, results, strict=True)]
+    return scores, skipped
+
+
+def show_pieces(results: list[PieceScore], skipped: list[str], per_token: bool, as_json: bool,
+                report: Report) -> None:
+    """The skipped pieces as notes, then a line (or JSON object) per piece."""
+    for s in skipped:
+        report.note(f"seqgen: skipped {s}")
+    for r in results:
+        if as_json:
+            report.show(json.dumps(r.to_dict(per_token=per_token), ensure_ascii=False))
+            continue
+        s = r.result
+        report.show(f"logprob {s.logprob:11.2f}  nll/event {s.nll_per_token:6.3f}  nll/s {r.nll_per_second:8.2f}  "
+                    f"events {s.tokens:6d}  seconds {r.seconds:7.1f}  {r.name}")
+        if per_token:
+            for tok, lp in zip(r.token_names, s.token_logprobs, strict=True):
+                report.show(f"    {tok:>18} {lp:9.4f}")
