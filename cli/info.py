@@ -6,9 +6,9 @@ import json
 import math
 
 import click
+from seqgen.cli.options import checkpoint_option
 
 import seqgen
-from cli.options import checkpoint_option
 
 
 @click.command()

@@ -7,13 +7,13 @@ import sys
 from typing import Any
 
 import click
+from seqgen.cli.datasets import datasets
+from seqgen.cli.info import info
+from seqgen.cli.plot import plot
+from seqgen.cli.sample import sample
+from seqgen.cli.score import score
+from seqgen.cli.train import train
 
-from cli.datasets import datasets
-from cli.info import info
-from cli.plot import plot
-from cli.sample import sample
-from cli.score import score
-from cli.train import train
 from seqgen import __version__, distributed
 from seqgen.errors import SeqgenError
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import click
+from seqgen.cli.options import SEED, checkpoint_option, device_option
 
 import seqgen
-from cli.options import SEED, checkpoint_option, device_option
 from seqgen.domains.base import Report, SampleRequest, SampleRun
 from seqgen.domains.music.domain import MAX_NOTE_SECONDS
 

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import click
+from seqgen.cli.options import checkpoint_option, device_option
 
 import seqgen
-from cli.options import checkpoint_option, device_option
 from seqgen.domains.base import Report, ScoreRequest
 from seqgen.errors import SeqgenError
 from seqgen.precision import PRECISIONS

@@ -9,10 +9,10 @@ import textwrap
 
 import click
 from click.core import ParameterSource
+from seqgen.cli.options import SEED, device_option
+from seqgen.cli.progress import ProgressBar
 
 import seqgen
-from cli.options import SEED, device_option
-from cli.progress import ProgressBar
 from seqgen import distributed
 from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
 from seqgen.models import CELLS

@@ -1,5 +1,5 @@
 """`python -m seqgen` runs the command line."""
 
-from cli.main import main
+from seqgen.cli.main import main
 
 main()

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen import models, precision
 from seqgen.errors import SeqgenError
 from seqgen.models import ModelConfig, SequenceModel

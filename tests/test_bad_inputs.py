@@ -19,9 +19,9 @@ import pytest
 import soundfile
 from click.testing import CliRunner, Result
 from helpers import assert_clean_error, assert_clean_exit
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 
 SHAKESPEARE = Path(__file__).parent / "data" / "shakespeare-60k.txt"
 TINY = ["--cell", "gru", "--layers", "1", "--hidden", "16", "--embed", "8", "-b", "4", "-t", "16", "-q"]

@@ -4,13 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers import assert_clean_error, assert_clean_exit, assert_clean_process_error
-
-from cli.main import cli
+from seqgen.cli.main import cli
 
 TINY = ["--cell", "gru", "--layers", "1", "--hidden", "32", "--embed", "16", "-b", "8", "-t", "32", "-q"]
 
@@ -247,3 +247,20 @@ def test_the_installed_seqgen_command_helps_and_fails_in_one_line(tmp_path):
     usage = console_script("sample", "--top-p", "1.5", cwd=tmp_path)
     assert usage.returncode == 2
     assert_clean_process_error(usage, "--top-p", "1.5", "(see: seqgen sample --help)")
+
+
+def test_the_command_line_installs_as_seqgen_cli_and_a_users_cli_folder_changes_nothing(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setup["package-dir"] == {"seqgen.cli": "cli"}
+    folders = {".".join(p.parent.relative_to(root).parts) for p in (root / "seqgen").rglob("__init__.py")}
+    assert set(setup["packages"]) == folders and not any(p.split(".")[0] == "cli" for p in setup["packages"])
+    assert "cli" not in sys.modules and sys.modules["seqgen.cli.main"].__file__ == str(root / "cli" / "main.py")
+    (tmp_path / "cli").mkdir()  # a user's own cli/ package in the working directory, first on sys.path under -m
+    for name in ("__init__.py", "main.py"):
+        (tmp_path / "cli" / name).write_text("raise SystemExit('the user cli/ folder was imported')\n")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    r = subprocess.run([sys.executable, "-m", "seqgen", "--help"], capture_output=True, text=True, cwd=tmp_path,
+                       env=env, timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.startswith("Usage: seqgen [OPTIONS] COMMAND [ARGS]..."), r.stdout

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen import distributed
 from seqgen.data import TBPTTBatches
 

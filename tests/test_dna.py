@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from seqgen.cli.main import cli
 
-from cli.main import cli
 from seqgen.domains.dna.codec import BASES, NucleotideCodec
 from seqgen.domains.dna.fasta import read_fasta
 

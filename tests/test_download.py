@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import wfdb
 from click.testing import CliRunner
+from seqgen.cli.main import cli
 
-from cli.main import cli
 from seqgen.domains.waveform.signals import read_recording
 from seqgen.download import RECIPES, Recipe, RemoteFile, fetch, train_command
 from seqgen.errors import SeqgenError

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen.domains.waveform.signals import write_recording
 
 pytest.importorskip("neurokit2")

@@ -15,9 +15,9 @@ import pretty_midi
 import pytest
 from click.testing import CliRunner, Result
 from helpers import assert_clean_error, assert_clean_exit
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen.codecs import NoteEventCodec
 from seqgen.domains.music import pieces
 from seqgen.domains.music.data import PieceStream

@@ -11,8 +11,8 @@ import numpy as np
 import pretty_midi
 import pytest
 from click.testing import CliRunner, Result
+from seqgen.cli.main import cli
 
-from cli.main import cli
 from seqgen import checkpoint
 from seqgen.codecs import MuLawCodec
 from seqgen.domains.waveform.signals import write_recording

@@ -6,9 +6,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers import assert_clean_error, assert_clean_exit
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen import presets
 from seqgen.errors import SeqgenError
 from seqgen.models import ModelConfig, SequenceModel

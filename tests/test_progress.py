@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import assert_clean_error
+from seqgen.cli.main import cli
+from seqgen.cli.progress import ProgressBar
 
-from cli.main import cli
-from cli.progress import ProgressBar
 from seqgen.train import Progress
 
 

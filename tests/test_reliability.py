@@ -24,9 +24,9 @@ import torch
 from click.testing import CliRunner
 from helpers import assert_clean_error, assert_clean_process_error
 from safetensors.torch import load_file
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen import checkpoint
 
 SHAKESPEARE = Path(__file__).parent / "data" / "shakespeare-60k.txt"

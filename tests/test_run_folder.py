@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from seqgen.cli.main import cli
 
 import seqgen
-from cli.main import cli
 from seqgen import checkpoint
 from seqgen.train import Trainer
 
