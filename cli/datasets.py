@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
 
-from seqgen.domains import CORPORA
-from seqgen.download import RECIPES, fetch, get_recipe, train_command
-from seqgen.train import Progress
+if TYPE_CHECKING:
+    from seqgen.progress import Progress
 
 DEFAULT_DEST = Path("data")  # `datasets fetch NAME` writes to ./data/NAME unless --to is given
 
@@ -27,6 +27,8 @@ def datasets() -> None:
 def list_corpora(as_json: bool) -> None:
     """Name, domain, size and licence of every built-in corpus (counted from the files, nothing parsed), then of
     every dataset `seqgen datasets fetch` can download."""
+    from seqgen.domains import CORPORA
+
     for c in CORPORA.values():
         files = c.files()
         count = c.count()
@@ -46,6 +48,8 @@ def list_corpora(as_json: bool) -> None:
 
 def _list_recipes(as_json: bool) -> None:
     """The download recipes, after the built-in corpora: a section of their own, or JSON rows marked "download"."""
+    from seqgen.download import RECIPES
+
     if not as_json:
         click.echo(f"\nto download (seqgen datasets fetch NAME, into ./{DEFAULT_DEST}/NAME; checksums verified):")
     for r in RECIPES.values():
@@ -103,6 +107,8 @@ def fetch_recipe(name: str, dest: str | None, records: str | None, base_url: str
       seqgen datasets fetch mitdb --records 100,101,103
       seqgen datasets fetch tinyshakespeare --to corpora/shakespeare
     """
+    from seqgen.download import fetch, get_recipe, train_command
+
     recipe = get_recipe(name)
     chosen = [r.strip() for r in records.split(",") if r.strip()] if records is not None else None
     bar = DownloadBar(enabled=not quiet)

@@ -14,7 +14,7 @@ from seqgen.cli.sample import sample
 from seqgen.cli.score import score
 from seqgen.cli.train import train
 
-from seqgen import __version__, distributed
+from seqgen import __version__
 from seqgen.errors import SeqgenError
 
 
@@ -46,6 +46,8 @@ class SeqgenGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
+    from seqgen import distributed  # torch: loaded only when a command fails
+
     rank = "" if distributed.is_main() else f"(rank {os.environ.get('RANK')}) "  # several processes under torchrun
     click.echo(f"seqgen: error: {rank}{message}", err=True)
     sys.exit(code)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from seqgen.api import plot_curve
-
 
 @click.command()
 @click.argument("checkpoint", required=False, type=click.Path(path_type=str))
@@ -13,4 +11,6 @@ from seqgen.api import plot_curve
 def plot(checkpoint: str | None, out: str | None) -> None:
     """Draw the training and validation losses of CHECKPOINT (default: the newest under ./checkpoints/) against
     seconds of training and steps, as a PNG; training writes the same picture to curve.png when it ends."""
+    from seqgen.api import plot_curve
+
     click.echo(f"wrote {plot_curve(checkpoint, out)}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from seqgen.train import Progress
+if TYPE_CHECKING:
+    from seqgen.progress import Progress
 
 
 class ProgressBar:

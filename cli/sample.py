@@ -10,8 +10,7 @@ import click
 from seqgen.cli.options import SEED, checkpoint_option, device_option
 
 import seqgen
-from seqgen.domains.base import Report, SampleRequest, SampleRun
-from seqgen.domains.music.domain import MAX_NOTE_SECONDS
+from seqgen.choices import MAX_NOTE_SECONDS
 
 HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
 
@@ -75,6 +74,8 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
            out: Path | None, max_note_seconds: float, as_json: bool, int8: bool, device: str) -> None:
     """Generate, then print (text) or write files (music, waveforms): the model's domain writes them."""
+    from seqgen.domains.base import Report, SampleRequest, SampleRun
+
     model = seqgen.load(checkpoint, device=device)
     request = SampleRequest(num, prime, prime_midi, {"midi": midi, "wav": wav, "plot": plot, "out": out},
                             max_note_seconds or None, as_json)

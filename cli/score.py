@@ -9,9 +9,8 @@ import click
 from seqgen.cli.options import checkpoint_option, device_option
 
 import seqgen
-from seqgen.domains.base import Report, ScoreRequest
+from seqgen.choices import PRECISIONS
 from seqgen.errors import SeqgenError
-from seqgen.precision import PRECISIONS
 
 
 def _read_stdin() -> str:
@@ -62,6 +61,8 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
       cat notes.txt | seqgen score --file - --document --per-token
       seqgen score -c checkpoints/chorales-gru piece.mid other.mid --json
     """
+    from seqgen.domains.base import Report, ScoreRequest
+
     model = seqgen.load(checkpoint, device=device)
     request = ScoreRequest(texts, files, document, per_token, as_json, batch_size, precision, window, threshold,
                            plot, _read_stdin)

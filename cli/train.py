@@ -13,10 +13,7 @@ from seqgen.cli.options import SEED, device_option
 from seqgen.cli.progress import ProgressBar
 
 import seqgen
-from seqgen import distributed
-from seqgen.api import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS
-from seqgen.models import CELLS
-from seqgen.precision import PRECISIONS
+from seqgen.choices import CELLS, DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS, PRECISIONS
 from seqgen.presets import PRESETS
 
 PRESET_HELP = "\n".join(textwrap.fill(f"{p.name}: {p.description}; DATA: {p.data}. Sets {p.flags()}.", 100,
@@ -120,6 +117,8 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
           sentences: bool, max_files: int | None, device: str, nproc: int | None, quiet: bool,
           **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
+    from seqgen import distributed  # torch: imported here so that `seqgen train --help` starts at once
+
     if nproc is not None and nproc > 1:
         sys.exit(distributed.launch(nproc, _given_args(click.get_current_context())))
     main = distributed.is_main()  # under torchrun only rank 0 draws progress and prints the summary

@@ -1,18 +1,52 @@
 """seqgen: recurrent sequence models (LSTM, GRU, RNN) that train on, sample and score token streams."""
 
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-import contextlib  # noqa: E402
-import io  # noqa: E402
+# The public API is imported on first use (PEP 562), so `import seqgen` and the command line's help start at once:
+# torch is loaded by the first model or training call, matplotlib/music21/librosa/pretty_midi by the first music,
+# waveform or plot feature that needs them.
+_LAZY = {"Model": "seqgen.api", "load": "seqgen.api", "train": "seqgen.api", "CharCodec": "seqgen.codecs",
+         "Codec": "seqgen.codecs", "SeqgenError": "seqgen.errors", "ModelConfig": "seqgen.models",
+         "SequenceModel": "seqgen.models"}
 
-# pyfluidsynth, imported by pretty_midi, prints where it found its library when $CI is set; seqgen never prints
-with contextlib.redirect_stdout(io.StringIO()):
-    import pretty_midi  # noqa: E402, F401
-
-from seqgen.api import Model, load, train  # noqa: E402
-from seqgen.codecs import CharCodec, Codec  # noqa: E402
-from seqgen.errors import SeqgenError  # noqa: E402
-from seqgen.models import ModelConfig, SequenceModel  # noqa: E402
+if TYPE_CHECKING:
+    from seqgen.api import Model, load, train
+    from seqgen.codecs import CharCodec, Codec
+    from seqgen.errors import SeqgenError
+    from seqgen.models import ModelConfig, SequenceModel
 
 __all__ = ["CharCodec", "Codec", "Model", "ModelConfig", "SeqgenError", "SequenceModel", "load", "train",
            "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'seqgen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """The seqgen package object. Importing the submodule seqgen.train binds it on the package as `train`, which
+    would hide the function `seqgen.train` (an eager import used to rebind the function afterwards); the module
+    stays reachable as sys.modules["seqgen.train"] and through `from seqgen.train import ...`."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "train" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from seqgen import __version__, checkpoint, distributed, domains
+from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS  # noqa: F401  (defined there)
 from seqgen.device import resolve_device
 from seqgen.domains.base import FileProgress
 from seqgen.errors import SeqgenError
@@ -24,13 +25,8 @@ from seqgen.render import plot_training_curve, read_losses
 from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
 from seqgen.trained import Model
 
-DEFAULT_DATA = "folk"
-DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
 BUDGETS = ("max_time", "max_steps", "epochs")
 CURVE = "curve.png"  # drawn from metrics.jsonl after every run
-# GRU learns most per CPU second: 600 s on 2 cores gave tinyshakespeare GRU 1.47 vs LSTM 1.66 nats/char,
-# and Bach chorales GRU 1.25 vs LSTM 1.41 nats/event
-MODEL_DEFAULTS = {"cell": "gru", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
 
 
 def _default_folder(data: Sequence[str | Path], cell: str) -> Path:

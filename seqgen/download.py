@@ -22,7 +22,7 @@ from pathlib import Path
 
 from seqgen.codecs import CharCodec, MuLawCodec
 from seqgen.errors import SeqgenError
-from seqgen.train import Progress, ProgressFn
+from seqgen.progress import Progress, ProgressFn
 
 CHUNK = 1 << 18  # bytes read per network call (and per progress report)
 TIMEOUT_S = 60.0  # a connection silent this long is given up on

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.choices import CELLS
 from seqgen.precision import cpu_lstm_runs_bf16
 
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 State = Tensor | tuple[Tensor, Tensor]
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
+from seqgen.choices import PRECISIONS
 from seqgen.errors import SeqgenError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what a user may ask for; auto resolves to one of the others
 CPUINFO = Path("/proc/cpuinfo")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 (AVX512-BF16, AMX) and Arm (FEAT_BF16) flag names
 PROBE_SPEEDUP = 1.1  # the probe calls bf16 native when a bf16 training step is at least this much faster than fp32

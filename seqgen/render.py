@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
 import soundfile as sf
 from matplotlib import colormaps
 from matplotlib.collections import PolyCollection
@@ -24,6 +23,7 @@ from matplotlib.patches import Patch
 
 from seqgen.checkpoint import write_file
 from seqgen.errors import SeqgenError
+from seqgen.midi import pretty_midi
 
 SOUNDFONT_PATHS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",

@@ -23,6 +23,7 @@ from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state, evaluating
 from seqgen.precision import PRECISIONS, Precision, autocast, decide
+from seqgen.progress import Progress, ProgressFn  # noqa: F401  (defined there; imported from here too)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOSS_EMA = 0.1  # weight of each step's loss in the smoothed loss that the divergence guard watches
@@ -94,27 +95,6 @@ def _has_type(value: Any, annotation: str) -> bool:
     if base == "float":
         return isinstance(value, int | float) and math.isfinite(value)
     return isinstance(value, {"int": int, "str": str}[base])
-
-
-@dataclass
-class Progress:
-    """What training reports: `kind` is "data" (input files read: `step` of `total`), "step" (a log
-    interval), "eval" (a validation), "note" (a message the user needs, shown even when quiet) or "info" (what
-    the run chose, shown with the progress bar)."""
-
-    kind: str
-    step: int
-    fraction: float
-    loss: float | None = None
-    val_loss: float | None = None
-    best_val_loss: float | None = None
-    tokens_per_s: float | None = None
-    lr: float | None = None
-    message: str = ""
-    total: int = 0
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 @dataclass

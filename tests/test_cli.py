@@ -264,3 +264,36 @@ def test_the_command_line_installs_as_seqgen_cli_and_a_users_cli_folder_changes_
                        env=env, timeout=120)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout.startswith("Usage: seqgen [OPTIONS] COMMAND [ARGS]..."), r.stdout
+
+
+HEAVY = ("torch", "matplotlib", "music21", "librosa", "pretty_midi")
+
+
+def _imported_modules(*args: str) -> set[str]:
+    """The modules `python -X importtime -m seqgen ARGS` imported, read from its importtime lines on stderr."""
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "seqgen", *args], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": root}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert len(lines) > 10 and "seqgen.cli.main" in r.stderr, r.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in lines}
+
+
+@pytest.mark.parametrize("args", [("--help",), ("train", "--help")])
+def test_help_imports_neither_torch_nor_the_music_and_plotting_libraries(args):
+    modules = _imported_modules(*args)
+    assert "seqgen.cli.train" in modules
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}, sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_import_seqgen_loads_no_music_waveform_or_plotting_library():
+    code = ("import sys, seqgen; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'matplotlib', 'music21', 'librosa', 'pretty_midi')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+    code = "import sys, seqgen; seqgen.load; print('torch' in sys.modules, callable(seqgen.train), seqgen.__all__)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.returncode == 0 and r.stdout.startswith("True True"), r.stderr  # the API is there when asked for

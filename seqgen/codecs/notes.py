@@ -27,7 +27,7 @@ import numpy as np
 from seqgen.codecs.base import Codec, register
 
 if TYPE_CHECKING:  # imported lazily: pretty_midi (with fluidsynth) is slow to import and text users never need it
-    import pretty_midi
+    from seqgen.midi import pretty_midi
 
 START, END, NOTE_ON, NOTE_OFF, TIME_SHIFT = 0, 1, 2, 130, 258  # first id of each block (see the module docstring)
 _PEDAL_DOWN, _PEDAL_UP, _KEY_DOWN, _KEY_UP = range(4)  # how simultaneous events are ordered (as in Magenta)
@@ -213,7 +213,7 @@ class NoteEventCodec(Codec):
     def decode(self, ids: Sequence[int], max_note_seconds: float | None = None) -> pretty_midi.PrettyMIDI:
         """A MIDI performance of the events: one non-drum `program` instrument at `tempo` (for notation programs);
         `max_note_seconds` as in `events_to_notes`."""
-        import pretty_midi
+        from seqgen.midi import pretty_midi
 
         pm = pretty_midi.PrettyMIDI(initial_tempo=self.tempo)
         inst = pretty_midi.Instrument(program=self.program, is_drum=False)

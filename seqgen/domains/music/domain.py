@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pretty_midi
-
+from seqgen.choices import MAX_NOTE_SECONDS
 from seqgen.codecs import Codec, NoteEventCodec
 from seqgen.corpora import Corpus
 from seqgen.domains.base import (
@@ -29,13 +28,13 @@ from seqgen.domains.music.output import read_piece, write_pieces
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
 from seqgen.errors import SeqgenError
+from seqgen.midi import pretty_midi
 from seqgen.precision import decide
 
 if TYPE_CHECKING:
     from seqgen.trained import Model
 
 NAME = NoteEventCodec.domain
-MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end
 
 FOLK = Corpus(
     name="folk",

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pretty_midi
-
 from seqgen.errors import SeqgenError, reason
+from seqgen.midi import pretty_midi
 
 if TYPE_CHECKING:
     import music21

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pretty_midi
-
 from seqgen.checkpoint import write_file
 from seqgen.domains.base import Report, SampleRequest, numbered
 from seqgen.domains.music.files import MUSIC_SUFFIXES, abc_to_midi, is_music_file, piece_sources, read_source
 from seqgen.errors import SeqgenError
+from seqgen.midi import pretty_midi
 
 
 def read_piece(path: Path) -> pretty_midi.PrettyMIDI:

@@ -71,7 +71,8 @@ def encode_file(path: Path, codec: NoteEventCodec) -> PieceSet:
 
 def _cache_file(path: Path, codec: NoteEventCodec) -> Path:
     import music21
-    import pretty_midi
+
+    from seqgen.midi import pretty_midi
 
     st = path.stat()
     key = json.dumps([CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns, codec.to_dict(),
