@@ -6,6 +6,7 @@ read as text); `seqgen.domains.get_corpus` finds one by name.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 from dataclasses import dataclass
@@ -37,9 +38,10 @@ class Corpus:
 
     def files(self, max_files: int | None = None) -> list[Path]:
         """The corpus files, sorted; with `max_files`, a fixed random subset of that many (for quick runs)."""
-        import music21
-
-        root = Path(music21.__file__).parent / "corpus"
+        spec = importlib.util.find_spec("music21")  # located, not imported: listing corpora stays quick
+        if spec is None or spec.origin is None:
+            raise SeqgenError(f"corpus {self.name!r}: music21 is not installed")
+        root = Path(spec.origin).parent / "corpus"
         found = sorted(f for folder in self.folders for f in (root / folder).iterdir()
                        if f.suffix.lower() in MUSIC_SCORE_SUFFIXES)
         if not found:

@@ -11,13 +11,15 @@ import glob
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from seqgen.checkpoint import is_run_folder
 from seqgen.codecs.base import token_dtype
 from seqgen.errors import SeqgenError
+
+if TYPE_CHECKING:  # torch and seqgen.checkpoint are imported on use: listing corpora needs neither
+    import torch
 
 
 @dataclass
@@ -56,6 +58,8 @@ def _expand(p: Path) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
+        from seqgen.checkpoint import is_run_folder
+
         return sorted(
             f for f in p.rglob("*")
             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
@@ -140,6 +144,8 @@ class TBPTTBatches:
         return self._read(i * self.seq_len)
 
     def _read(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         x, y = self.x[:, s : s + self.seq_len], self.y[:, s : s + self.seq_len]
         return torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))
 

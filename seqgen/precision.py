@@ -16,16 +16,18 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from seqgen.choices import PRECISIONS
 from seqgen.errors import SeqgenError
 
+if TYPE_CHECKING:  # imported by the functions that use it: the domains import this module to list corpora
+    import torch
+
 CPUINFO = Path("/proc/cpuinfo")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 (AVX512-BF16, AMX) and Arm (FEAT_BF16) flag names
 PROBE_SPEEDUP = 1.1  # the probe calls bf16 native when a bf16 training step is at least this much faster than fp32
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}  # torch dtype names of the autocast precisions
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def decide(asked: str, device: torch.device) -> Precision:
 def _decide_cuda(asked: str, device: torch.device) -> Precision:
     """CUDA: bf16 where the GPU has bf16 units (Ampere and later), else fp16 on GPUs with tensor cores (compute
     capability 7.0 and up, where cuDNN's fused recurrent kernels run in half precision), else fp32."""
+    import torch
+
     name = torch.cuda.get_device_name(device)
     major, minor = torch.cuda.get_device_capability(device)
     where = f"{name}, compute capability {major}.{minor}"
@@ -124,6 +128,8 @@ def cpu_bf16() -> tuple[bool, str]:
 def probe_timings() -> tuple[float, float]:
     """Seconds per training step of a small LSTM in fp32 and under bf16 autocast (inf where bf16 fails), measured
     once per machine and torch build and cached under ~/.cache/seqgen (XDG_CACHE_HOME honoured)."""
+    import torch
+
     key = f"{platform.machine()}|torch {torch.__version__}|{torch.backends.cpu.get_cpu_capability()}"
     cache_file = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqgen" / "precision-probe.json"
     try:
@@ -145,6 +151,8 @@ def probe_timings() -> tuple[float, float]:
 
 def _time_step(precision: str, repeats: int = 5) -> float:
     """Best time of a forward + backward step of a 1 x 256 LSTM on a 32 x 64 batch (after one warm-up step)."""
+    import torch
+
     torch.manual_seed(0)
     lstm, x = torch.nn.LSTM(256, 256, batch_first=True), torch.randn(32, 64, 256)
     best = float("inf")
@@ -164,13 +172,17 @@ def _time_step(precision: str, repeats: int = 5) -> float:
 def autocast(device: torch.device, chosen: str) -> torch.autocast:
     """The forward pass's context for a chosen precision: bf16/fp16 autocast (fp32 weights stay the master copy);
     off for fp32."""
-    return torch.autocast(device.type, dtype=_DTYPES.get(chosen, torch.bfloat16), enabled=chosen in _DTYPES)
+    import torch
+
+    return torch.autocast(device.type, dtype=getattr(torch, _DTYPES.get(chosen, "bfloat16")), enabled=chosen in _DTYPES)
 
 
 @cache
 def cpu_lstm_runs_bf16() -> bool:
     """Whether oneDNN has a bfloat16 LSTM for this CPU (it has none below AVX-512, where autocast would fail);
     tried once per process on a tiny layer."""
+    import torch
+
     lstm = torch.nn.LSTM(4, 4, batch_first=True)
     try:
         with torch.autocast("cpu", dtype=torch.bfloat16):

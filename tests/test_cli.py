@@ -280,10 +280,10 @@ def _imported_modules(*args: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
-@pytest.mark.parametrize("args", [("--help",), ("train", "--help")])
-def test_help_imports_neither_torch_nor_the_music_and_plotting_libraries(args):
+@pytest.mark.parametrize("args", [("--help",), ("train", "--help"), ("datasets", "list")])
+def test_help_and_corpus_list_import_neither_torch_nor_the_music_and_plotting_libraries(args):
     modules = _imported_modules(*args)
-    assert "seqgen.cli.train" in modules
+    assert {"seqgen.cli.train", "seqgen.cli.datasets"} <= modules
     assert not {m for m in modules if m.split(".")[0] in HEAVY}, sorted(m for m in modules if m.split(".")[0] in HEAVY)
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seqgen.checkpoint import write_file
 from seqgen.codecs import Codec
 from seqgen.data import split_stream, to_array
 from seqgen.domains.base import (
@@ -105,6 +104,8 @@ class DnaDomain(Domain):
         out = request.outputs.get("out")
         if out is not None:
             data = fasta.encode()
+            from seqgen.checkpoint import write_file
+
             write_file(out, lambda tmp: Path(tmp).write_bytes(gzip.compress(data) if out.name.endswith(".gz")
                                                               else data))
         for i, s in enumerate(run.samples, 1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,8 +13,9 @@ from seqgen.domains.base import finite
 from seqgen.domains.dna.codec import NucleotideCodec
 from seqgen.domains.dna.fasta import read_fasta
 from seqgen.errors import SeqgenError
-from seqgen.models import SequenceModel
-from seqgen.score import LN2, score_sequences
+
+if TYPE_CHECKING:
+    from seqgen.models import SequenceModel
 
 
 @dataclass
@@ -62,6 +63,8 @@ def score_records(net: SequenceModel, codec: NucleotideCodec, paths: Sequence[st
                 raise SeqgenError(f"{path}: record {record.name}: {e}") from None
             named.append((str(path), record.name))
             seqs.append(ids.tolist() + list(codec.end_ids))
+    from seqgen.score import LN2, score_sequences  # torch: imported when scoring, not when the domain is
+
     results = score_sequences(net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
     scores = []
     for (file, name), seq, r in zip(named, seqs, results, strict=True):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqgen.checkpoint import write_file
 from seqgen.domains.base import Report, SampleRequest, numbered
 from seqgen.domains.music.files import MUSIC_SUFFIXES, abc_to_midi, is_music_file, piece_sources, read_source
 from seqgen.errors import SeqgenError
@@ -65,6 +64,8 @@ def write_pieces(pieces: Sequence[pretty_midi.PrettyMIDI | None], request: Sampl
         files = []
         if midi:
             path = numbered(midi, i, request.num)
+            from seqgen.checkpoint import write_file
+
             write_file(path, pm.write)
             files.append(str(path))
         if wav:

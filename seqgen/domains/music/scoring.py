@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqgen.data import resolve_paths
 from seqgen.domains.base import Report, finite
@@ -14,8 +14,10 @@ from seqgen.domains.music.files import MUSIC_SUFFIXES, is_music_file
 from seqgen.domains.music.pieces import encode_file
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.errors import SeqgenError
-from seqgen.models import SequenceModel
-from seqgen.score import LN2, ScoreResult, score_sequences
+
+if TYPE_CHECKING:
+    from seqgen.models import SequenceModel
+    from seqgen.score import ScoreResult
 
 
 @dataclass
@@ -32,6 +34,8 @@ class PieceScore:
         return -self.result.logprob / self.seconds if self.seconds > 0 else float("nan")
 
     def to_dict(self, per_token: bool = False) -> dict[str, Any]:
+        from seqgen.score import LN2
+
         r = self.result
         d: dict[str, Any] = {
             "piece": self.name, "events": r.tokens, "seconds": round(self.seconds, 3), "logprob": r.logprob,
@@ -60,6 +64,8 @@ def score_pieces(net: SequenceModel, codec: EventCodec, paths: Sequence[str | Pa
         skipped += pieces.skipped
     if not seqs:
         raise SeqgenError(f"nothing to score: {skipped[0] if skipped else 'no music files given'}")
+    from seqgen.score import score_sequences  # torch: imported when scoring, not when the domain is
+
     results = score_sequences(net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
     scores = [PieceScore(n, r, codec.seconds(s), [codec.token_name(i) for i in s])
               for n, s, r in zip(names, seqs, results, strict=True)]

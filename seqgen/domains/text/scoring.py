@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqgen.domains.base import Report, finite
 from seqgen.domains.text.protocol import CharacterCodec
-from seqgen.models import SequenceModel
-from seqgen.score import ScoreResult, score_sequences
+
+if TYPE_CHECKING:
+    from seqgen.models import SequenceModel
+    from seqgen.score import ScoreResult
 
 
 @dataclass
@@ -40,6 +42,8 @@ def score_texts(net: SequenceModel, codec: CharacterCodec, texts: Sequence[str],
                 precision: str) -> list[TextScore]:
     """Log-probability of each text as a whole (with sentence boundaries: including its end)."""
     seqs = [codec.encode(t) + list(codec.end_ids) for t in texts]
+    from seqgen.score import score_sequences  # torch: imported when scoring, not when the domain is
+
     results = score_sequences(net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
     out = []
     for t, seq, r in zip(texts, seqs, results, strict=True):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seqgen.domains.waveform.protocol import SampleCodec
-from seqgen.models import SequenceModel
-from seqgen.score import LN2, score_sequences
+
+if TYPE_CHECKING:
+    from seqgen.models import SequenceModel
 
 CALIBRATED_WINDOWS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds
 
@@ -44,6 +45,8 @@ def window_scores(logp: np.ndarray, rate: int, window: float, threshold: float |
                   entropy: np.ndarray | None = None) -> list[WindowScore]:
     """Mean surprise (bits) of per-sample log-probabilities `logp` (nats) over consecutive windows, with the
     mean of the per-sample predictive `entropy` (nats) as each window's expected bits when given."""
+    from seqgen.score import LN2
+
     size = max(1, int(round(window * rate)))
     out = []
     for start in range(0, len(logp), size):
@@ -58,6 +61,8 @@ def sample_logprobs_and_entropies(net: SequenceModel, codec: SampleCodec,
                                   samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-probability (nats) of every sample of a signal at the codec's rate, from the start context, and the
     entropy (nats) of the model's prediction there."""
+    from seqgen.score import score_sequences  # torch: imported when scoring, not when the domain is
+
     scored = score_sequences(net, [codec.encode(samples)], codec.start_ids, entropies=True)[0]
     return np.asarray(scored.token_logprobs), np.asarray(scored.token_entropies)
 
@@ -67,6 +72,8 @@ def calibrate_anomaly(net: SequenceModel, codec: SampleCodec, val: np.ndarray) -
     four standard deviations (clean windows rarely pass it; an artefact that breaks the signal's pattern
     does). Longer windows average more samples, so their spread and threshold are smaller; lengths with
     fewer than 8 validation windows are left out."""
+    from seqgen.score import score_sequences
+
     start = codec.start_ids[0]
     logps = [np.asarray(score_sequences(net, [piece[1:].tolist()], [start])[0].token_logprobs)
              for piece in np.split(val, np.where(val == start)[0][1:])]
