@@ -37,7 +37,7 @@ from seqgen.precision import cpu_flags, decide
 from seqgen.sample import generate
 from seqgen.score import score_sequences
 from seqgen.stepper import int8_available
-from seqgen.train import TrainConfig, make_optimizer, train_step
+from seqgen.trainer import TrainConfig, make_optimizer, train_step
 
 CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16")  # what bears on the choice
 

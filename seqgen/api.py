@@ -22,8 +22,8 @@ from seqgen.inputs import prepare, split_corpora
 from seqgen.models import ModelConfig
 from seqgen.presets import get_preset
 from seqgen.render import plot_training_curve, read_losses
-from seqgen.train import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
 from seqgen.trained import Model
+from seqgen.trainer import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
 
 BUDGETS = ("max_time", "max_steps", "epochs")
 CURVE = "curve.png"  # drawn from metrics.jsonl after every run

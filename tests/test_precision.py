@@ -13,7 +13,7 @@ from seqgen import presets
 from seqgen.errors import SeqgenError
 from seqgen.models import ModelConfig, SequenceModel
 from seqgen.render import read_losses
-from seqgen.train import TrainConfig, autocast, make_optimizer, train_step
+from seqgen.trainer import TrainConfig, autocast, make_optimizer, train_step
 
 TINY = ["--layers", "1", "--hidden", "16", "--embed", "8", "-b", "8", "-t", "64", "-q"]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ from helpers import assert_clean_error
 from seqgen.cli.main import cli
 from seqgen.cli.progress import ProgressBar
 
-from seqgen.train import Progress
+from seqgen.trainer import Progress
 
 
 def screen(stderr: str) -> list[str]:

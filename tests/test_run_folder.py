@@ -17,7 +17,7 @@ from seqgen.cli.main import cli
 
 import seqgen
 from seqgen import checkpoint
-from seqgen.train import Trainer
+from seqgen.trainer import Trainer
 
 TEXT = (Path(__file__).parent / "data" / "shakespeare-60k.txt").read_text(encoding="utf-8")[:20_000]
 TINY = ["--cell", "gru", "--layers", "1", "--hidden", "16", "--embed", "8", "-b", "4", "-t", "16", "-q"]

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 import seqgen
 from seqgen.models import ModelConfig, SequenceModel
-from seqgen.train import TrainConfig, learning_rate, make_optimizer, train_step
+from seqgen.trainer import TrainConfig, learning_rate, make_optimizer, train_step
 
 
 def test_learns_a_deterministic_sequence_to_near_zero_loss(tmp_path):
@@ -65,7 +65,7 @@ def test_resume_continues_from_the_saved_step_and_matches_an_unbroken_run(tmp_pa
 def test_checkpoint_keeps_the_best_weights(tmp_path, shakespeare, monkeypatch):
     """model.safetensors holds exactly the weights the best validation was computed on, not the last step's. The
     validations at steps 30 and 40 are made to score worse (+1 nat), so the best is an earlier one."""
-    training = importlib.import_module("seqgen.train")  # the module (seqgen.train is also the function)
+    training = importlib.import_module("seqgen.trainer")
 
     validated = {}  # validation number -> the weights it scored
 

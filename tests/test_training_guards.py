@@ -13,7 +13,7 @@ import seqgen
 from seqgen import checkpoint
 from seqgen.errors import SeqgenError
 from seqgen.models import ModelConfig, SequenceModel
-from seqgen.train import TrainConfig, make_optimizer, train_step
+from seqgen.trainer import TrainConfig, make_optimizer, train_step
 
 TEXT = Path(__file__).parent / "data" / "shakespeare-60k.txt"
 TINY = dict(cell="gru", layers=1, hidden=16, embed=8, batch_size=4, seq_len=16, device="cpu")
