@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import torch
 
-from seqgen import __version__, checkpoint, distributed, domains
+from seqgen import __version__, checkpoint, distributed, domains, run_folder
 from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS  # noqa: F401  (defined there)
 from seqgen.device import resolve_device
 from seqgen.domains.base import FileProgress
@@ -103,7 +102,7 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
         raise SeqgenError(str(e)) from None
     folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
     if distributed.is_main():  # (the other ranks would see the folder rank 0 is making)
-        _check_out_folder(folder, overwrite)
+        run_folder.check_new(folder, overwrite)
 
     try:
         prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=codec_opts,
@@ -124,18 +123,8 @@ def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev:
         "data": prepared.summary, **({"preset": preset} if preset is not None else {}),
     }
     _report_notes(progress, prepared.notes)
-    # A new run writes into a folder of its own; with --overwrite the old checkpoint is replaced only once
-    # the new one exists, and a run that ends without any checkpoint leaves nothing behind.
-    # Under torchrun only rank 0 touches the folder.
-    work = folder.resolve().with_name(f".{folder.resolve().name}.new") if overwrite and folder.exists() else folder
-    if distributed.is_main():
-        _make_folder(work, folder)
-    try:
+    with run_folder.writing(folder, overwrite, distributed.is_main()) as work:
         result = Trainer(model, prepared.train, prepared.val, cfg, work, run_config, dev, progress).run()
-    finally:
-        kept = _settle(work, folder) if distributed.is_main() else True
-    if not kept:
-        raise SeqgenError("interrupted before the first checkpoint was saved; nothing was kept")
     result.folder = folder
     _finish(folder, domains.get(prepared.codec.domain), prepared.val)
     return result
@@ -172,58 +161,6 @@ def plot_curve(path: str | Path | None = None, out: str | Path | None = None) ->
     target = Path(out) if out is not None else folder / CURVE
     plot_training_curve(folder / checkpoint.METRICS, target, title)
     return target
-
-
-def _check_out_folder(folder: Path, overwrite: bool) -> None:
-    """Refuse an --out that a new run must not write into: a file, a folder with files in it (unless --overwrite
-    replaces it), and with --overwrite any folder seqgen did not make for a run, or one holding the working folder;
-    a refusal touches nothing."""
-    if not folder.exists():
-        return
-    if not folder.is_dir():
-        raise SeqgenError(f"{folder}: is a file; --out names the checkpoint folder to create")
-    if not any(folder.iterdir()):
-        return
-    if not overwrite:
-        raise SeqgenError(f"{folder}: already exists and is not empty; choose another --out, "
-                          "continue it with --resume, or replace it with --overwrite")
-    if not checkpoint.is_run_folder(folder):
-        raise SeqgenError(f"{folder}: not a seqgen checkpoint; --overwrite replaces only checkpoint folders, so "
-                          "nothing in it was touched; choose another --out")
-    here = Path.cwd().resolve()
-    if folder.resolve() in (here, *here.parents):
-        raise SeqgenError(f"{folder}: holds the current working folder, which --overwrite cannot replace; "
-                          "run from another folder")
-
-
-def _make_folder(work: Path, folder: Path) -> None:
-    """Create the (empty) folder a new run writes into, `folder` itself or its replacement beside it, and mark it
-    as a seqgen run's."""
-    if work != folder and work.exists():
-        shutil.rmtree(work)
-    existed = work.exists()
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SeqgenError(f"{folder}: cannot create the checkpoint folder ({e.strerror})") from None
-    try:
-        checkpoint.mark_run(work)
-    except SeqgenError:
-        if not existed:
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-
-
-def _settle(work: Path, folder: Path) -> bool:
-    """After a run, however it ended: keep its checkpoint in `folder` (replacing an old one), or remove
-    the work folder when it holds none. Returns whether a checkpoint was kept."""
-    if not checkpoint.is_checkpoint(work):
-        shutil.rmtree(work)
-        return False
-    if work != folder:
-        shutil.rmtree(folder)
-        work.rename(folder)
-    return True
 
 
 def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: torch.device,
