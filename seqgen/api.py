@@ -202,7 +202,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         trainer.reset_best()  # a different validation set: losses are not comparable with the old best
     if trainer.fraction() >= 1.0:
         budget = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in BUDGETS if getattr(cfg, k))
-        raise SeqgenError(f"{folder}: already at step {trainer.s['step']}, which meets its budget ({budget}); "
+        raise SeqgenError(f"{folder}: already at step {trainer.s.step}, which meets its budget ({budget}); "
                           "give a larger --max-steps, --max-time or --epochs to train on")
     result = trainer.run()
     _finish(folder, domains.get(codec.domain), prepared.val)

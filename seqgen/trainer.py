@@ -180,6 +180,32 @@ def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, 
     return total / count
 
 
+@dataclass
+class LoopState:
+    """Where a run stands; saved in trainer.pt as a plain dict ("loop"), so that a resume continues exactly."""
+
+    step: int = 0  # optimiser steps taken, resumes included
+    epoch: int = 0
+    window: int = 0  # the next TBPTT window of this epoch
+    offset: int = 0  # this epoch's random start in the token stream
+    elapsed: float = 0.0  # seconds of training, resumes included
+    tokens: int = 0
+    best_val: float = math.inf
+    best_step: int = 0
+    last_val: float | None = None
+    loss_start: float | None = None  # the divergence guard's reference: the run's first loss
+    loss_ema: float | None = None  # and its smoothed loss
+    shape: list[int] | None = None  # [batch, seq_len] of this epoch's windows
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoopState:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 class Trainer:
     """Runs (or resumes) one training run into a checkpoint folder."""
 
@@ -199,9 +225,7 @@ class Trainer:
         self.opt = make_optimizer(self.model, cfg)
         self.scaler = grad_scaler(device, self.precision.chosen)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
-        self.s: dict[str, Any] = {"step": 0, "epoch": 0, "window": 0, "offset": 0, "elapsed": 0.0,
-                                  "tokens": 0, "best_val": math.inf, "best_step": 0, "last_val": None,
-                                  "loss_start": None, "loss_ema": None}
+        self.s = LoopState()
         self.hidden: State | None = None
         self.saved_step: int | None = None
         self.saved_elapsed = 0.0  # training seconds at the last save, for --save-every
@@ -215,17 +239,17 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------------
     def _epoch_batches(self, new_offset: bool) -> TBPTTBatches:
         """This epoch's windows: the stream (fixed, or laid out anew per epoch) from a random offset."""
-        tokens = self.train_tokens(self.s["epoch"]) if callable(self.train_tokens) else self.train_tokens
+        tokens = self.train_tokens(self.s.epoch) if callable(self.train_tokens) else self.train_tokens
         if new_offset:
             high = max(1, min(self.cfg.seq_len, len(tokens) // 2))
-            self.s["offset"] = int(torch.randint(0, high, (1,), generator=self.data_rng))
-        offset = self.s["offset"] if len(tokens) - self.s["offset"] > 2 * self.cfg.seq_len else 0
+            self.s.offset = int(torch.randint(0, high, (1,), generator=self.data_rng))
+        offset = self.s.offset if len(tokens) - self.s.offset > 2 * self.cfg.seq_len else 0
         batches = TBPTTBatches(tokens, self.cfg.batch_size, self.cfg.seq_len, offset)
-        self.s["shape"] = [batches.batch_size, batches.seq_len]
+        self.s.shape = [batches.batch_size, batches.seq_len]
         return distributed.shard_batches(batches, even=True)
 
     def state_dict(self) -> dict[str, Any]:
-        st = {"loop": dict(self.s), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+        st = {"loop": self.s.to_dict(), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "data_rng": self.data_rng.get_state(), "torch_rng": torch.get_rng_state(),
               "hidden": distributed.gather_rows(self.hidden), "scaler": self.scaler.state_dict()}
         if torch.cuda.is_available():
@@ -233,7 +257,7 @@ class Trainer:
         return st
 
     def load_state_dict(self, st: dict[str, Any]) -> None:
-        self.s.update(st["loop"])
+        self.s = LoopState.from_dict(st["loop"])
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["optimizer"])
         if st.get("scaler"):  # saved by a scaled (bf16 on CUDA) run
@@ -245,26 +269,26 @@ class Trainer:
         h = distributed.take_rows(st.get("hidden"))  # this rank's share of every stream, for any number of ranks
         self.hidden = tuple(t.to(self.device) for t in h) if isinstance(h, tuple | list) else (
             h.to(self.device) if h is not None else None)
-        saved_shape = self.s.get("shape")
+        saved_shape = self.s.shape
         self.batches = self._epoch_batches(new_offset=False)
-        if saved_shape != self.s["shape"]:  # a new batch layout (or data): restart this epoch's windows
-            self.s["window"], self.hidden = 0, None
-        self.saved_step = self.s["step"]
+        if saved_shape != self.s.shape:  # a new batch layout (or data): restart this epoch's windows
+            self.s.window, self.hidden = 0, None
+        self.saved_step = self.s.step
 
     def reset_best(self) -> None:
         """Forget the best validation loss (after the validation data changed)."""
-        self.s["best_val"], self.s["best_step"] = math.inf, 0
+        self.s.best_val, self.s.best_step = math.inf, 0
 
     # --- progress ----------------------------------------------------------------------------------
     def fraction(self) -> float:
         c, s = self.cfg, self.s
         parts = []
         if c.max_steps:
-            parts.append(s["step"] / c.max_steps)
+            parts.append(s.step / c.max_steps)
         if c.max_time:
-            parts.append(s["elapsed"] / c.max_time)
+            parts.append(s.elapsed / c.max_time)
         if c.epochs:
-            parts.append((s["epoch"] + s["window"] / max(1, len(self.batches))) / c.epochs)
+            parts.append((s.epoch + s.window / max(1, len(self.batches))) / c.epochs)
         return max(parts)
 
     # --- saving ------------------------------------------------------------------------------------
@@ -277,9 +301,9 @@ class Trainer:
         then config.json; a failed write (full disk, read-only folder) leaves the previous checkpoint complete and
         says which step it holds. A save between validations passes None."""
         s = self.s
-        improved = val_loss is not None and val_loss < s["best_val"]
+        improved = val_loss is not None and val_loss < s.best_val
         if improved:
-            s["best_val"], s["best_step"] = val_loss, s["step"]
+            s.best_val, s.best_step = val_loss, s.step
         state = self.state_dict()  # on every rank: it gathers the rows of the hidden state
         error = None
         if distributed.is_main():
@@ -289,31 +313,31 @@ class Trainer:
                 error = f"{e}; {self._kept()}"
         if distributed.agree(error is not None):  # (also the barrier: nobody reads a half-written folder)
             raise SeqgenError(error or f"rank 0 could not save the checkpoint; {self._kept()}")
-        self.saved_step, self.saved_elapsed = s["step"], s["elapsed"]
+        self.saved_step, self.saved_elapsed = s.step, s.elapsed
 
     def _write(self, state: dict[str, Any], improved: bool) -> None:
         """Rank 0's part of `_save`: the three files, each written atomically."""
         s = self.s
-        best = s["best_val"] if math.isfinite(s["best_val"]) else None
+        best = s.best_val if math.isfinite(s.best_val) else None
         if improved or self.val is None or not checkpoint.is_checkpoint(self.folder):
             checkpoint.save_weights(self.folder, self.model)
         checkpoint.save_trainer_state(self.folder, state)
         checkpoint.save_config(self.folder, {
             **self.run_config, "train": self.cfg.to_dict(), "precision": self.precision.to_dict(),
-            "progress": {"step": s["step"], "epochs": round(s["epoch"] + s["window"] / max(1, len(self.batches)), 4),
-                         "tokens_seen": s["tokens"], "elapsed_s": round(s["elapsed"], 1),
-                         "best_val_loss": best, "best_step": s["best_step"] if best is not None else s["step"],
-                         "last_val_loss": s["last_val"]},
+            "progress": {"step": s.step, "epochs": round(s.epoch + s.window / max(1, len(self.batches)), 4),
+                         "tokens_seen": s.tokens, "elapsed_s": round(s.elapsed, 1),
+                         "best_val_loss": best, "best_step": s.best_step if best is not None else s.step,
+                         "last_val_loss": s.last_val},
         })
 
     def _validate_and_save(self) -> float | None:
         val_loss = evaluate(self.model, self.val, self.device, self.precision.chosen) if self.val is not None else None
-        self.s["last_val"] = val_loss
+        self.s.last_val = val_loss
         self._save(val_loss)
-        record = {"step": self.s["step"], "elapsed_s": round(self.s["elapsed"], 2), "val_loss": val_loss}
+        record = {"step": self.s.step, "elapsed_s": round(self.s.elapsed, 2), "val_loss": val_loss}
         self._log(record)
-        best = self.s["best_val"] if math.isfinite(self.s["best_val"]) else None
-        self.report(Progress("eval", self.s["step"], self.fraction(), val_loss=val_loss, best_val_loss=best))
+        best = self.s.best_val if math.isfinite(self.s.best_val) else None
+        self.report(Progress("eval", self.s.step, self.fraction(), val_loss=val_loss, best_val_loss=best))
         return val_loss
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -322,53 +346,53 @@ class Trainer:
         cfg, s, model = self.cfg, self.s, self.model
         self._report_precision()
         model.train()
-        start_elapsed, t_start = s["elapsed"], time.perf_counter()
+        start_elapsed, t_start = s.elapsed, time.perf_counter()
         win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, time.perf_counter()
         loss = None
         evaluated_at = -1
-        distributed.vary_dropout(cfg.seed, s["step"])
-        self.saved_elapsed = s["elapsed"]
+        distributed.vary_dropout(cfg.seed, s.step)
+        self.saved_elapsed = s.elapsed
         with self._stop_signals():  # every stop decision goes through distributed.agree: all ranks stop together
             while not distributed.agree(self.fraction() >= 1.0 or self._stop_requested()):
-                if s["window"] >= len(self.batches):
-                    s["epoch"] += 1
-                    s["window"] = 0
+                if s.window >= len(self.batches):
+                    s.epoch += 1
+                    s.window = 0
                     self.batches = self._epoch_batches(new_offset=True)
                     self.hidden = None
-                lr = learning_rate(cfg, s["step"], self.fraction())
+                lr = learning_rate(cfg, s.step, self.fraction())
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y = self.batches.window(s["window"])
+                x, y = self.batches.window(s.window)
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip,
                                                      self.precision.chosen, self.scaler)
                 loss = distributed.mean(loss)  # the global batch's loss (ranks hold equal shares)
                 self._check_divergence(loss, norm)  # the same loss, norm and history on every rank: all raise together
-                s["step"] += 1
-                s["window"] += 1
+                s.step += 1
+                s.window += 1
                 tokens = x.numel() * distributed.world_size()
-                s["tokens"] += tokens
-                s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                s.tokens += tokens
+                s.elapsed = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
                 win_tokens, win_loss, win_steps = win_tokens + tokens, win_loss + loss, win_steps + 1
-                if s["step"] % cfg.log_every == 0:
+                if s.step % cfg.log_every == 0:
                     now = time.perf_counter()
                     tps = win_tokens / (now - win_t)
                     self._log({
-                        "step": s["step"], "elapsed_s": round(s["elapsed"], 2), "train_loss": win_loss / win_steps,
+                        "step": s.step, "elapsed_s": round(s.elapsed, 2), "train_loss": win_loss / win_steps,
                         "lr": lr, "grad_norm": norm, "tokens_per_s": round(tps)})
-                    self.report(Progress("step", s["step"], self.fraction(), loss=win_loss / win_steps,
+                    self.report(Progress("step", s.step, self.fraction(), loss=win_loss / win_steps,
                                          tokens_per_s=tps, lr=lr))
                     win_tokens, win_loss, win_steps, win_t = 0, 0.0, 0, now
-                if s["step"] % cfg.eval_every == 0:
+                if s.step % cfg.eval_every == 0:
                     self._validate_and_save()
-                    evaluated_at = s["step"]
-                    s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
-                elif cfg.save_every is not None and s["elapsed"] - self.saved_elapsed >= 60 * cfg.save_every:
+                    evaluated_at = s.step
+                    s.elapsed = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                elif cfg.save_every is not None and s.elapsed - self.saved_elapsed >= 60 * cfg.save_every:
                     self._save(None)  # between validations, which can be an hour apart: a kill loses minutes
-                    s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
-            if evaluated_at != s["step"]:
+                    s.elapsed = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+            if evaluated_at != s.step:
                 self._validate_and_save()
-                s["elapsed"] = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
+                s.elapsed = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
         return self._result(loss)
 
     def _report_precision(self) -> None:
@@ -377,9 +401,9 @@ class Trainer:
         info = self.precision.note()
         if self.trained_in is not None and self.trained_in != self.precision.chosen:
             info += f"; changed: until this resume the run trained in {self.trained_in}"
-        self.report(Progress("info", self.s["step"], self.fraction(), message=info))
+        self.report(Progress("info", self.s.step, self.fraction(), message=info))
         if self.precision.warning:
-            self.report(Progress("note", self.s["step"], self.fraction(), message=f"warning: {self.precision.warning}"))
+            self.report(Progress("note", self.s.step, self.fraction(), message=f"warning: {self.precision.warning}"))
 
     @contextmanager
     def _stop_signals(self) -> Iterator[None]:
@@ -411,12 +435,12 @@ class Trainer:
         moving average, so a single spike passes) exceeds the run's first loss by max(2 nats, half of it): a model
         predicting clearly worse than it did untrained is diverging, and its next save would replace a good
         checkpoint. Warmup is watched too, since a save during warmup would keep a diverged model."""
-        s, step = self.s, self.s["step"] + 1
+        s, step = self.s, self.s.step + 1
         if math.isfinite(loss):
-            if s["loss_start"] is None:
-                s["loss_start"] = s["loss_ema"] = loss
-            s["loss_ema"] += LOSS_EMA * (loss - s["loss_ema"])
-            start, smoothed = s["loss_start"], s["loss_ema"]
+            if s.loss_start is None:
+                s.loss_start = s.loss_ema = loss
+            s.loss_ema += LOSS_EMA * (loss - s.loss_ema)
+            start, smoothed = s.loss_start, s.loss_ema
             if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
                 loss_text = f"gradient norm {grad_norm}"
             elif smoothed <= start + max(2.0, start / 2):
@@ -438,6 +462,6 @@ class Trainer:
 
     def _result(self, loss: float | None) -> TrainResult:
         s = self.s
-        best = s["best_val"] if math.isfinite(s["best_val"]) else None
+        best = s.best_val if math.isfinite(s.best_val) else None
         stopped_by = self.signal if self.fraction() < 1.0 else None  # a signal during the final save stops nothing
-        return TrainResult(self.folder, s["step"], s["last_val"], best, loss, s["elapsed"], self.saved_step, stopped_by)
+        return TrainResult(self.folder, s.step, s.last_val, best, loss, s.elapsed, self.saved_step, stopped_by)

@@ -136,7 +136,7 @@ def test_save_every_is_what_triggers_the_saves(tmp_path: Path, text: Path, monke
     original = Trainer._save
 
     def record(self: Trainer, val_loss: float | None) -> None:
-        saves.append((self.s["step"], val_loss))
+        saves.append((self.s.step, val_loss))
         original(self, val_loss)
 
     monkeypatch.setattr(Trainer, "_save", record)
