@@ -9,6 +9,7 @@ met, divergence, an interrupt) is taken with `agree`, so all ranks take it toget
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -76,6 +77,10 @@ def session(device: str = "auto") -> Iterator[torch.device]:
             raise
         raise SeqgenError(f"process {rank()} of {world_size()} lost contact with the others ({_cause(e)})") from None
     finally:
+        # The run's DistributedDataParallel wrapper holds the process group; if a reference cycle kept it alive
+        # past destroy_process_group, gloo's worker threads would be torn down at interpreter exit, where they
+        # abort the process ("terminate called without an active exception", seen once in a torchrun test).
+        gc.collect()
         dist.destroy_process_group()
 
 
