@@ -20,8 +20,11 @@ import numpy as np
 
 from seqgen.codecs import Codec
 from seqgen.errors import SeqgenError
+from seqgen.precision import decide
 
 if TYPE_CHECKING:
+    import torch
+
     from seqgen.corpora import Corpus
     from seqgen.trained import Model
 
@@ -115,6 +118,15 @@ class ScoreRequest:
     threshold: float | None = None
     plot: Path | None = None
     read_stdin: Callable[[], str] = str
+
+
+def scoring_precision(request: ScoreRequest, device: torch.device, report: Report) -> str:
+    """The precision a score request runs in on `device` (see seqgen.precision); an explicit bf16 that the
+    hardware only emulates still runs, its warning given as a note."""
+    decision = decide(request.precision, device)
+    if decision.warning:
+        report.note(f"seqgen: warning: {decision.warning}")
+    return decision.chosen
 
 
 def numbered(path: Path, i: int, num: int) -> Path:

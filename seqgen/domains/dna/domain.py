@@ -21,12 +21,12 @@ from seqgen.domains.base import (
     SampleRun,
     ScoreRequest,
     TrainingData,
+    scoring_precision,
 )
 from seqgen.domains.dna.codec import NucleotideCodec
 from seqgen.domains.dna.fasta import SUFFIXES, format_fasta, read_fasta
 from seqgen.domains.dna.scoring import RecordScore, score_records
 from seqgen.errors import SeqgenError
-from seqgen.precision import decide
 
 if TYPE_CHECKING:
     from seqgen.trained import Model
@@ -122,12 +122,10 @@ class DnaDomain(Domain):
     def score_request(self, model: Model, request: ScoreRequest, report: Report) -> None:
         if request.files or request.document or not request.items:
             raise SeqgenError("a DNA model scores FASTA files given as arguments: seqgen score -c CKPT genome.fa")
-        decision = decide(request.precision, model.device)
-        if decision.warning:
-            report.note(f"seqgen: warning: {decision.warning}")
+        chosen = scoring_precision(request, model.device, report)
         window = DEFAULT_WINDOW if request.window is None else int(request.window)
         scores = score_records(model.net, model.codec, request.items, window, request.threshold,
-                               request.batch_size, decision.chosen)
+                               request.batch_size, chosen)
         for s in scores:
             _show(s, request.as_json, report)
 

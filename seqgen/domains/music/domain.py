@@ -21,6 +21,7 @@ from seqgen.domains.base import (
     ScoreRequest,
     TrainingData,
     check_seconds,
+    scoring_precision,
 )
 from seqgen.domains.music.data import read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
@@ -29,7 +30,6 @@ from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
 from seqgen.errors import SeqgenError
 from seqgen.midi import pretty_midi
-from seqgen.precision import decide
 
 if TYPE_CHECKING:
     from seqgen.trained import Model
@@ -134,14 +134,12 @@ class MusicDomain(Domain):
         return score_pieces(model.net, model.codec, paths, batch_size, precision)
 
     def score_request(self, model: Model, request: ScoreRequest, report: Report) -> None:
-        decision = decide(request.precision, model.device)
-        if decision.warning:
-            report.note(f"seqgen: warning: {decision.warning}")
+        chosen = scoring_precision(request, model.device, report)
         if request.files or request.document:
             raise SeqgenError("a music model scores music files given as arguments; --file/--document are for text")
         if not request.items:
             raise SeqgenError("nothing to score: give music files or folders (.mid, .abc, .musicxml, ...)")
-        results, skipped = self.score_files(model, request.items, request.batch_size, decision.chosen)
+        results, skipped = self.score_files(model, request.items, request.batch_size, chosen)
         show_pieces(results, skipped, request.per_token, request.as_json, report)
 
     def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:

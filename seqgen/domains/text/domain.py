@@ -20,12 +20,12 @@ from seqgen.domains.base import (
     SampleRun,
     ScoreRequest,
     TrainingData,
+    scoring_precision,
 )
 from seqgen.domains.text.data import read_text_data
 from seqgen.domains.text.protocol import CharacterCodec
 from seqgen.domains.text.scoring import TextScore, score_texts, show_scores
 from seqgen.errors import SeqgenError
-from seqgen.precision import decide
 
 if TYPE_CHECKING:
     from seqgen.trained import Model
@@ -109,10 +109,8 @@ class TextDomain(Domain):
                            batch_size, precision)
 
     def score_request(self, model: Model, request: ScoreRequest, report: Report) -> None:
-        decision = decide(request.precision, model.device)
-        if decision.warning:
-            report.note(f"seqgen: warning: {decision.warning}")
-        results = self.score_texts(model, _texts(request), request.batch_size, decision.chosen)
+        chosen = scoring_precision(request, model.device, report)
+        results = self.score_texts(model, _texts(request), request.batch_size, chosen)
         show_scores(results, request.per_token, request.as_json, report)
 
 
