@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+
+from seqgen.config import Option, help_text
 
 SEED = click.IntRange(0, 2**63 - 1)
 
@@ -12,3 +17,21 @@ checkpoint_option = click.option(
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
     help="Where to run: auto picks CUDA when available.")
+
+
+def setting_option(option: Option) -> Callable[[Any], Any]:
+    """The click option of a declared setting (seqgen.config): its flags, range and help come from the
+    declaration, and it defaults to None, so the library can tell a value given from one to resolve."""
+    decls = [*(f for f in option.flags if f != option.flag), option.flag, option.name]
+    extra: dict[str, Any] = {}
+    if option.kind is bool:
+        if option.negatable:
+            decls[-2] = f"{option.flag}/--no-{option.flag[2:]}"
+        else:
+            extra["is_flag"] = True
+    elif option.choices:
+        extra["type"] = click.Choice(option.choices)
+    elif option.kind in (int, float):
+        kind = click.IntRange if option.kind is int else click.FloatRange
+        extra["type"] = kind(option.low, option.high, min_open=option.low_open, max_open=option.high_open)
+    return click.option(*decls, default=None, metavar=option.metavar, help=help_text(option), **extra)

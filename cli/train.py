@@ -6,18 +6,28 @@ import math
 import signal
 import sys
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 import click
 from click.core import ParameterSource
-from seqgen.cli.options import SEED, device_option
+from seqgen.cli.options import device_option, setting_option
 from seqgen.cli.progress import ProgressBar
 
 import seqgen
-from seqgen.choices import CELLS, DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS, PRECISIONS
+from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S
+from seqgen.config import cli_options, library_default
 from seqgen.presets import PRESETS
 
 PRESET_HELP = "\n".join(textwrap.fill(f"{p.name}: {p.description}; DATA: {p.data}. Sets {p.flags()}.", 100,
                                        initial_indent="  ", subsequent_indent="    ") for p in PRESETS.values())
+
+def settings(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add a flag for every declared setting (model, domains, training: seqgen.config), in that order."""
+    for option in reversed(cli_options()):
+        command = setting_option(option)(command)
+    return command
+
 
 HELP = f"""Train a model on DATA: files, folders, glob patterns or built-in corpus names.
 
@@ -26,7 +36,7 @@ Music files (.mid .midi .abc .xml .mxl .musicxml .krn) train a note-event model;
 as UTF-8 text for a character model. Built-in corpora (see `seqgen datasets list`): folk, chorales
 (music) and folk-abc (text). Parsed music is cached, so only the first run over a corpus parses it.
 \b
-With no DATA: a {MODEL_DEFAULTS['cell'].upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
+With no DATA: a {library_default("cell").upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
 {DEFAULT_DATA_BUDGET_S:.0f} s of training; then `seqgen sample --midi tune.mid` writes a new tune.
 \b
 Examples:
@@ -53,68 +63,21 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
 @click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
 @click.option("--preset", type=click.Choice(list(PRESETS)),
               help="Start from a named preset's settings (listed above); a budget given replaces the preset's.")
-@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell.  [default: gru]")
-@click.option("--layers", type=click.IntRange(min=1), help="Stacked recurrent layers.  [default: 2]")
-@click.option("--hidden", type=click.IntRange(min=1), help="Hidden units per layer.  [default: 256]")
-@click.option("--embed", type=click.IntRange(min=0), help="Embedding size; 0 feeds one-hot vectors.  [default: 64]")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout between layers.  [default: 0]")
-@click.option("--tie-weights/--no-tie-weights", default=None, help="Share the embedding with the output layer.")
 @click.option("--sentences", is_flag=True,
               help="Text: treat every line as a sentence wrapped in <bos>/<eos>, so `score` rates whole sentences.")
 @click.option("--max-files", type=click.IntRange(min=1),
               help="Use a fixed random subset of this many files of each corpus or file list (quick runs).")
-@click.option("--transpose", type=click.IntRange(0, 24),
-              help="Music: move each training piece by a random interval in [-N, N] semitones, anew every "
-                   "epoch (augmentation).  [default: 0]")
-@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True),
-              help="Music: time resolution of the event codec in milliseconds.  [default: 10]")
-@click.option("--velocity-bins", type=click.IntRange(1, 127), help="Music: loudness levels.  [default: 32]")
-@click.option("--drums", is_flag=True, default=None, help="Music: keep drum tracks (left out by default).")
-@click.option("--rate", type=click.IntRange(min=1),
-              help="Waveforms: the model's sample rate; recordings are resampled to it.  "
-                   "[default: audio min(native, 16000), signals native]")
-@click.option("--bits", type=click.IntRange(2, 16), help="Waveforms: mu-law levels are 2**bits.  [default: 8]")
-@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True),
-              help="Waveforms: the rate of files that do not say theirs (.npy, CSV without a time column).")
-@click.option("--channel", help="Waveforms: channel index, or a WFDB signal name (e.g. MLII). Audio default: "
-                                "mono mix-down; signals: the first channel.")
-@click.option("--column", help="Waveforms: CSV column name or 0-based index.  [default: the first non-time column]")
-@click.option("--gaps", type=click.Choice(["interpolate", "skip", "error"]),
-              help="Waveforms: what to do with NaN/inf stretches (flat lines are reported).  [default: interpolate]")
-@click.option("-b", "--batch-size", type=click.IntRange(min=1), help="Parallel streams per step.  [default: 64]")
-@click.option("-t", "--seq-len", type=click.IntRange(min=1), help="BPTT window in tokens.  [default: 128]")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.  [default: 0.002]")
-@click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]),
-              help="After warmup: cosine decay to lr/10 over the budget, or constant.  [default: cosine]")
-@click.option("--warmup", "warmup_steps", type=click.IntRange(min=0), help="Linear warmup steps.  [default: 50]")
-@click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay.  [default: 0.01]")
-@click.option("--clip", type=click.FloatRange(min=0, min_open=True),
-              help="Clip the global gradient norm to this.  [default: 1.0]")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True),
-              help="Budget in passes over the data.  [default: 10 when no other budget is given]")
-@click.option("--max-steps", type=click.IntRange(min=1), help="Budget in optimiser steps (whole run).")
-@click.option("--max-time", type=click.FloatRange(min=0, min_open=True),
-              help="Budget in seconds (whole run, resumes included).")
-@click.option("--eval-every", type=click.IntRange(min=1),
-              help="Validate and checkpoint every N steps.  [default: 250]")
-@click.option("--save-every", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
-              help="Also save the run every MINUTES of training between validations, so a kill loses minutes "
-                   "(validation keeps the best weights; these saves keep the run resumable).  [default: 10]")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
-              help="Tail of the data held out for validation.  [default: 0.1]")
-@click.option("--seed", type=SEED, help="Fixes initialisation, data order and dropout.  [default: 0]")
-@click.option("--precision", type=click.Choice(PRECISIONS),
-              help="What the forward pass runs in (weights and loss stay fp32). auto: bf16 autocast where the CPU "
-                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively, fp32 elsewhere (emulated bf16 is slower); "
-                   "fp16: CUDA only. Stored in the checkpoint; --resume decides auto anew on its machine.  "
-                   "[default: auto]")
+@click.option("--val", multiple=True, metavar="DATA",
+              help="Validate on this data (files, folders, globs or corpus names; repeat for more) instead of the "
+                   "tail of the training data; the checkpoint records it.")
+@settings
 @device_option
 @click.option("--nproc", type=click.IntRange(min=1),
               help="Train as N processes on this machine (N GPUs, or CPU cores shared out), started by torchrun's "
                    "launcher; --batch-size is the global batch. Several machines: see README, Scaling up.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, preset: str | None,
-          sentences: bool, max_files: int | None, device: str, nproc: int | None, quiet: bool,
+          sentences: bool, max_files: int | None, val: tuple[str, ...], device: str, nproc: int | None, quiet: bool,
           **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
     from seqgen import distributed  # torch: imported here so that `seqgen train --help` starts at once
@@ -126,7 +89,7 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
     try:
         result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
                               boundaries=sentences, overwrite=overwrite, max_files=max_files, preset=preset,
-                              **options)
+                              val=list(val) or None, **options)
     except BaseException:
         bar.close(failed=True)
         raise
@@ -160,6 +123,8 @@ def _given_args(ctx: click.Context) -> list[str]:
             data = list(value)
         elif isinstance(param, click.Option) and param.is_flag:
             args.append(param.opts[-1] if value or not param.secondary_opts else param.secondary_opts[-1])
+        elif isinstance(param, click.Option) and param.multiple:
+            args += [item for v in value for item in (param.opts[-1], str(v))]
         else:
             args += [param.opts[-1], str(value)]
     return [*args, "--", *data] if data else args

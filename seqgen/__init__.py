@@ -11,17 +11,18 @@ __version__ = "0.1.0"
 # torch is loaded by the first model or training call, matplotlib/music21/librosa/pretty_midi by the first music,
 # waveform or plot feature that needs them.
 _LAZY = {"Model": "seqgen.api", "load": "seqgen.api", "train": "seqgen.api", "CharCodec": "seqgen.codecs",
-         "Codec": "seqgen.codecs", "SeqgenError": "seqgen.errors", "ModelConfig": "seqgen.models",
-         "SequenceModel": "seqgen.models"}
+         "Codec": "seqgen.codecs", "SeqgenError": "seqgen.errors", "ModelConfig": "seqgen.config",
+         "SequenceModel": "seqgen.models", "TrainConfig": "seqgen.config"}
 
 if TYPE_CHECKING:
     from seqgen.api import Model, load, train
     from seqgen.codecs import CharCodec, Codec
+    from seqgen.config import ModelConfig, TrainConfig
     from seqgen.errors import SeqgenError
-    from seqgen.models import ModelConfig, SequenceModel
+    from seqgen.models import SequenceModel
 
-__all__ = ["CharCodec", "Codec", "Model", "ModelConfig", "SeqgenError", "SequenceModel", "load", "train",
-           "__version__"]
+__all__ = ["CharCodec", "Codec", "Model", "ModelConfig", "SeqgenError", "SequenceModel", "TrainConfig", "load",
+           "train", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,24 +7,25 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqgen import __version__, checkpoint, distributed, domains, run_folder
-from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S, MODEL_DEFAULTS  # noqa: F401  (defined there)
+from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S
+from seqgen.config import BUDGETS, TRAIN_OPTIONS, Settings, TrainConfig, resolve
 from seqgen.device import resolve_device
-from seqgen.domains.base import FileProgress
+from seqgen.domains.base import FileProgress, Inputs
 from seqgen.errors import SeqgenError
-from seqgen.inputs import prepare, split_corpora
-from seqgen.models import ModelConfig
+from seqgen.inputs import prepare
+from seqgen.inputs import resolve as resolve_inputs
 from seqgen.presets import get_preset
 from seqgen.render import plot_training_curve, read_losses
 from seqgen.trained import Model
-from seqgen.trainer import Progress, ProgressFn, TrainConfig, Trainer, TrainResult
+from seqgen.trainer import Progress, ProgressFn, Trainer, TrainResult
 
-BUDGETS = ("max_time", "max_steps", "epochs")
 CURVE = "curve.png"  # drawn from metrics.jsonl after every run
 
 
@@ -42,92 +43,98 @@ def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
 def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None = None, *,
           resume: str | Path | None = None, progress: ProgressFn | None = None, device: str = "auto",
           boundaries: bool = False, overwrite: bool = False, max_files: int | None = None,
-          preset: str | None = None, **options: Any) -> TrainResult:
+          preset: str | None = None, val: Sequence[str | Path] | str | None = None, **options: Any) -> TrainResult:
     """Train a model on `data` (corpus names, files, folders, globs; default: the `folk` music corpus).
 
-    `options` are model settings (cell, layers, hidden, embed, dropout, tie_weights), music codec settings
-    (step_ms, max_shift_ms, velocity_bins, drums, program) and TrainConfig fields (batch_size, seq_len, lr,
-    max_time, max_steps, epochs, transpose, seed, precision, ...); unset ones take the `preset`'s values (see
-    seqgen.presets; a budget given replaces the preset's), then defaults. `max_files` limits each corpus or file
-    list to a fixed random subset. With `resume`, training continues in that checkpoint folder from its saved
-    step; the model and codec come from the checkpoint and only training options change. The checkpoint folder
-    gets curve.png, the losses of metrics.jsonl drawn against seconds and steps.
+    `options` are the settings declared in seqgen.config (model: cell, layers, hidden, ...; training: batch_size,
+    seq_len, lr, max_time, precision, ...) and the data's domain (music: step_ms, velocity_bins, drums, ...;
+    waveforms: rate, bits, channel, ...); `seqgen train --help` lists them all with their defaults. Unset ones
+    resolve in the order explicit option > `preset` (see seqgen.presets; a budget given replaces the preset's) >
+    corpus defaults > the domain's defaults > library defaults (seqgen.config.resolve), and config.json records
+    where each came from. `max_files` limits each corpus or file list to a fixed random subset. `val` validates
+    on that data instead of the tail `val_fraction` of `data`.
+
+    With `resume`, training continues in that checkpoint folder from its saved step; the model and codec come from
+    the checkpoint and only training options change. The checkpoint folder gets curve.png, the losses of
+    metrics.jsonl drawn against seconds and steps.
 
     Under torchrun, every process runs this call as one rank of a DistributedDataParallel run (see
     seqgen.distributed): `batch_size` is the global batch, and only rank 0 writes and reports progress.
     """
+    data = [data] if isinstance(data, str | Path) else list(data or [])
+    val = [val] if isinstance(val, str | Path) else list(val or [])
     with distributed.session(device) as dev:
-        return _train(data, out, dev, resume=resume, progress=progress if distributed.is_main() else None,
-                      boundaries=boundaries, overwrite=overwrite, max_files=max_files, preset=preset, **options)
+        progress = progress if distributed.is_main() else None
+        if resume is not None:
+            _refuse_with_resume(out=out is not None, overwrite=overwrite, sentences=boundaries,
+                                preset=preset is not None, max_files=max_files is not None)
+            return _resume(Path(resume), data, val, options, dev, progress)
+        return _train(data, val, out, dev, progress=progress, boundaries=boundaries, overwrite=overwrite,
+                      max_files=max_files, preset=preset, options=options)
 
 
-def _train(data: Sequence[str | Path] | str | None, out: str | Path | None, dev: torch.device, *,
-           resume: str | Path | None, progress: ProgressFn | None, boundaries: bool, overwrite: bool,
-           max_files: int | None, preset: str | None, **options: Any) -> TrainResult:
-    options = {k: v for k, v in options.items() if v is not None}
-    codec_names, read_names = domains.option_names()
-    known = set(MODEL_DEFAULTS) | codec_names | read_names | set(TrainConfig.__dataclass_fields__)
-    unknown = set(options) - known
-    if unknown:
-        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    if isinstance(data, str | Path):
-        data = [data]
-    if resume is not None:
-        clash = [name for name, given in (("--out", out is not None), ("--overwrite", overwrite),
-                                          ("--sentences", boundaries), ("--preset", preset is not None)) if given]
-        if clash:
-            raise SeqgenError(f"--resume continues in its own folder with its own codec; drop {', '.join(clash)}")
-        if max_files is not None:
-            raise SeqgenError("--resume reads the same files as the run it continues; drop --max-files")
-        return _resume(Path(resume), list(data or []), options, dev, progress)
-
-    if preset is not None:
-        chosen = get_preset(preset)
-        if not data:
-            raise SeqgenError(f"--preset {preset} needs DATA: {chosen.data}")
-        budget_given = bool(set(BUDGETS) & set(options))
-        options = {**{k: v for k, v in chosen.options.items() if not (budget_given and k in BUDGETS)}, **options}
-    data = list(data or [DEFAULT_DATA])
-    if data == [DEFAULT_DATA] and not set(BUDGETS) & set(options):
-        options["max_time"] = DEFAULT_DATA_BUDGET_S
-    for corpus in split_corpora(data)[0]:  # named corpora only: the files are read once, by prepare
-        for key, value in corpus.train_defaults:
-            options.setdefault(key, value)
-    model_opts = {k: options.pop(k, v) for k, v in MODEL_DEFAULTS.items()}
-    codec_opts = {k: options.pop(k) for k in codec_names if k in options}
-    read_opts = {k: options.pop(k) for k in read_names if k in options}
-    try:
-        cfg = TrainConfig(**options)
-    except ValueError as e:
-        raise SeqgenError(str(e)) from None
-    folder = Path(out) if out is not None else _default_folder(data, model_opts["cell"])
+def _train(data: list[str | Path], val: list[str | Path], out: str | Path | None, dev: torch.device, *,
+           progress: ProgressFn | None, boundaries: bool, overwrite: bool, max_files: int | None,
+           preset: str | None, options: dict[str, Any]) -> TrainResult:
+    """A new run, top to bottom: settings, data, model, training, finishing touches."""
+    # 1. The settings: what DATA is decides the domain, whose options and corpora join the resolution.
+    if preset is not None and not data:
+        raise SeqgenError(f"--preset {preset} needs DATA: {get_preset(preset).data}")
+    data = data or [DEFAULT_DATA]
+    found = resolve_inputs(data, max_files)
+    settings = _settings(options, found, preset, default_run=data == [DEFAULT_DATA], val=bool(val))
+    folder = Path(out) if out is not None else _default_folder(data, settings.model.cell)
     if distributed.is_main():  # (the other ranks would see the folder rank 0 is making)
         run_folder.check_new(folder, overwrite)
 
+    # 2. The data: token streams for training and validation, and the codec that made them.
+    cfg = settings.train
     try:
-        prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=codec_opts,
+        prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=settings.codec,
                            transpose=cfg.transpose, seed=cfg.seed, max_files=max_files,
-                           on_files=_file_progress(progress, data), read_options=read_opts)
+                           on_files=_file_progress(progress, data), read_options=settings.read, val=val)
     except ValueError as e:  # codec settings out of range
         raise SeqgenError(str(e)) from None
-    codec = prepared.codec
-    torch.manual_seed(cfg.seed)
-    try:
-        model_config = ModelConfig(vocab_size=codec.vocab_size, **model_opts)
-    except ValueError as e:
-        raise SeqgenError(str(e)) from None
-    model = checkpoint.build_model(model_config)
-    run_config = {
-        "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": codec.domain,
-        "codec": codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
-        "data": prepared.summary, **({"preset": preset} if preset is not None else {}),
-    }
     _report_notes(progress, prepared.notes)
+
+    # 3. The model: the architecture settings over the codec's vocabulary, seeded.
+    torch.manual_seed(cfg.seed)
+    model = checkpoint.build_model(replace(settings.model, vocab_size=prepared.codec.vocab_size))
+    run_config = {
+        "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": found.domain,
+        "codec": prepared.codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
+        "data": prepared.summary, "settings_from": settings.sources, **({"preset": preset} if preset else {}),
+    }
+
+    # 4. Training, in a working folder that becomes the checkpoint only once something is saved.
     with run_folder.writing(folder, overwrite, distributed.is_main()) as work:
         result = Trainer(model, prepared.train, prepared.val, cfg, work, run_config, dev, progress).run()
     result.folder = folder
-    _finish(folder, domains.get(prepared.codec.domain), prepared.val)
+
+    # 5. What the domain adds with the best weights (waveforms: anomaly thresholds), and the loss curve.
+    _finish(folder, domains.get(found.domain), prepared.val)
     return result
+
+
+def _settings(options: dict[str, Any], found: Inputs, preset: str | None, *, default_run: bool,
+              val: bool) -> Settings:
+    """The run's settings resolved (seqgen.config.resolve) for the domain and corpora DATA turned out to be."""
+    if val and options.get("val_fraction") is not None:
+        raise SeqgenError("--val validates on its own data; drop --val-fraction")
+    if val:
+        options = {**options, "val_fraction": 0.0}  # nothing of DATA is held out
+    try:
+        return resolve(options, domains.get(found.domain), preset=get_preset(preset) if preset else None,
+                       corpora=found.corpora, run_defaults={"max_time": DEFAULT_DATA_BUDGET_S} if default_run else None)
+    except ValueError as e:
+        raise SeqgenError(str(e)) from None
+
+
+def _refuse_with_resume(**given: bool) -> None:
+    """A resume keeps its folder, codec and data reading: refuse the options that would change them."""
+    clash = ["--" + name.replace("_", "-") for name, was_given in given.items() if was_given]
+    if clash:
+        raise SeqgenError(f"--resume continues in its own folder with its own codec and data; drop {', '.join(clash)}")
 
 
 def _finish(folder: Path, home: domains.Domain, val: Any) -> None:
@@ -163,19 +170,25 @@ def plot_curve(path: str | Path | None = None, out: str | Path | None = None) ->
     return target
 
 
-def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: torch.device,
-            progress: ProgressFn | None) -> TrainResult:
+def _resume(folder: Path, data: list[str | Path], val: list[str | Path], options: dict[str, Any],
+            dev: torch.device, progress: ProgressFn | None) -> TrainResult:
+    """Continue a checkpoint's run from its saved step, with its model, codec, data and validation data unless
+    new DATA or `val` are given (then the best loss so far is forgotten: it is not comparable)."""
     config = checkpoint.read_config(folder)
     state = checkpoint.load_trainer_state(folder)
     if not os.access(folder, os.W_OK):  # fail before training rather than at the first save
         raise SeqgenError(f"{folder}: cannot resume into a folder that is read-only or not writable for this user")
     checkpoint.tidy(folder)
     model, codec = checkpoint.build(config, folder)
-    ignored = set(options) - set(TrainConfig.__dataclass_fields__)
+    options = {k: v for k, v in options.items() if v is not None}
+    ignored = set(options) - {o.name for o in TRAIN_OPTIONS}
     if ignored:
         raise SeqgenError(f"--resume keeps the checkpoint's model, codec and data reading; "
-                          f"drop {', '.join(sorted(ignored))}")
+                          f"drop {', '.join('--' + k.replace('_', '-') for k in sorted(ignored))}")
     saved = dict(config["train"])
+    val = val or config["data"].get("val_inputs") or []
+    if val and options.get("val_fraction") is not None:
+        raise SeqgenError("--val validates on its own data; drop --val-fraction")
     if set(BUDGETS) & set(options):  # a new budget replaces the old ones rather than adding a limit
         saved.update(dict.fromkeys(BUDGETS))
     try:
@@ -187,7 +200,8 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         raise SeqgenError(f"{folder}: the checkpoint does not record its training data; give DATA")
     prepared = prepare(inputs, cfg.val_fraction, codec, transpose=cfg.transpose, seed=cfg.seed,
                        max_files=None if data else config["data"].get("max_files"),
-                       on_files=_file_progress(progress, inputs), read_options=config["data"].get("read_options"))
+                       on_files=_file_progress(progress, inputs), read_options=config["data"].get("read_options"),
+                       val=val)
     _report_notes(progress, prepared.notes)
     run_config = {k: v for k, v in config.items()
                   if k not in ("format", "format_version", "train", "progress", "precision")}
@@ -198,7 +212,7 @@ def _resume(folder: Path, data: list[str | Path], options: dict[str, Any], dev: 
         trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
         raise SeqgenError(f"{folder / checkpoint.TRAINER}: does not match the checkpoint ({e})") from None
-    if saved.get("val_fraction") != cfg.val_fraction or data:
+    if saved.get("val_fraction") != cfg.val_fraction or data or val != config["data"].get("val_inputs", []):
         trainer.reset_best()  # a different validation set: losses are not comparable with the old best
     if trainer.fraction() >= 1.0:
         budget = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in BUDGETS if getattr(cfg, k))

@@ -205,6 +205,7 @@ FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "data.tokens": int, "data.train_tokens": int, "data.val_tokens": int, "data.hours": NUMBER,
     "data.transpose": int, "data.skipped": int, "data.skipped_examples": list, "data.skipped_examples[]": str,
     "data.pitch_range": list, "data.pitch_range[]": int,
+    "data.val_inputs": list, "data.val_inputs[]": str, "data.val_documents": (int, NONE), "settings_from": dict,
     "data.read_options": dict, "data.read_options.sample_rate": (*NUMBER, NONE),
     "data.read_options.channel": (int, str, NONE), "data.read_options.column": (str, NONE),
     "data.read_options.gaps": str,

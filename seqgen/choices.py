@@ -1,6 +1,7 @@
 """Option choices and defaults that the command line shows in its help, kept here because this module imports
 nothing: `seqgen --help`, `seqgen train --help` and `seqgen datasets list` must not load torch or the music and
-plotting libraries. The modules that use them (models, precision, api, the music domain) import them from here."""
+plotting libraries. The modules that use them (config, precision, api, the music domain) import them from here;
+the settings of `seqgen train` and their defaults are declared in seqgen.config."""
 
 from __future__ import annotations
 
@@ -9,8 +10,5 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what a user may ask for; auto r
 
 DEFAULT_DATA = "folk"
 DEFAULT_DATA_BUDGET_S = 240.0  # the zero-argument `seqgen train` trains in a few minutes on 2 CPU cores
-# GRU learns most per CPU second: 600 s on 2 cores gave tinyshakespeare GRU 1.47 vs LSTM 1.66 nats/char,
-# and Bach chorales GRU 1.25 vs LSTM 1.41 nats/event
-MODEL_DEFAULTS = {"cell": "gru", "layers": 2, "hidden": 256, "embed": 64, "dropout": 0.0, "tie_weights": False}
 
 MAX_NOTE_SECONDS = 5.0  # sampled notes held longer are ended: a forgotten NOTE_OFF must not drone to the end

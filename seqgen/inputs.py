@@ -10,8 +10,11 @@ from __future__ import annotations
 import glob
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from seqgen import domains
 from seqgen.codecs import Codec
@@ -68,34 +71,51 @@ def _plurals(names: Sequence[str] | set[str] | dict[str, Any]) -> str:
 def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None = None, *,
             boundaries: bool = False, codec_options: dict[str, Any] | None = None, transpose: int = 0,
             seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None,
-            read_options: dict[str, Any] | None = None) -> TrainingData:
-    """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain
-    (`codec_options` for music: step_ms, velocity_bins, drums, ...); with one (a resume), it must match."""
+            read_options: dict[str, Any] | None = None, val: Sequence[str | Path] | None = None) -> TrainingData:
+    """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain from
+    `codec_options` (checked by seqgen.config.resolve); with one (a resume), the data must be of its domain.
+    Validation is the tail `val_fraction` of DATA, or with `val` all of that other data, read with the same codec."""
     inputs = resolve(data, max_files)
     home = domains.get(inputs.domain)
     if codec is not None and codec.domain != inputs.domain:
         raise SeqgenError(f"{', '.join(map(str, data))}: is {inputs.domain}, but the model reads {codec.domain}")
     for flag, given in (("sentences", boundaries), ("transpose", transpose)):
         if given and flag not in home.data_flags:
-            raise SeqgenError(f"--{flag} is for {domains.owners('data_flags', flag)}; this data is {inputs.domain}")
-    wrong = set(codec_options or {}) - set(home.codec_options)
-    if wrong:
-        raise SeqgenError(f"{', '.join(_flag(k) for k in sorted(wrong))}: not an option for {inputs.domain} data")
-    wrong = set(read_options or {}) - set(home.read_options)
-    if wrong:
-        owner = domains.owners("read_options", sorted(wrong)[0])
-        raise SeqgenError(f"{', '.join(_flag(k) for k in sorted(read_options or {}))}: "
-                          f"for {owner} files; this data is {inputs.domain}")
-    settings = ReadSettings(val_fraction, boundaries, transpose, seed, max_files, on_files, codec_options or {},
-                            read_options or {})
+            raise SeqgenError(f"--{flag} is for {domains.owners(flag)}; this data is {inputs.domain}")
+    settings = ReadSettings(0.0 if val else val_fraction, boundaries, transpose, seed, max_files, on_files,
+                            codec_options or {}, read_options or {})
     out = home.read_data(inputs, codec, settings)
-    out.summary = {"inputs": [str(Path(str(d)).resolve()) if Path(str(d)).exists() else str(d) for d in data],
-                   **({"max_files": max_files} if max_files is not None else {}), **out.summary}
+    out.summary = {"inputs": _recorded(data), **({"max_files": max_files} if max_files is not None else {}),
+                   **out.summary}
+    if val:
+        out.val, held = _validation(val, out.codec, settings)
+        out.summary.update(val_inputs=_recorded(val), val_tokens=int(len(out.val)), **held)
     if inputs.ignored:
         shown = ", ".join(p.name for p in inputs.ignored[:3]) + (", ..." if len(inputs.ignored) > 3 else "")
         out.notes.insert(0, f"ignored {len(inputs.ignored)} file(s) that are not {inputs.domain} ({shown}); "
                             f"{inputs.domain} files end in {', '.join(home.suffixes)}")
     return out
+
+
+def _validation(val: Sequence[str | Path], codec: Codec, settings: ReadSettings) -> tuple[np.ndarray, dict[str, Any]]:
+    """The `--val` data as one validation stream in the training codec (all of it: no tail is held out, no piece
+    transposed), and what the summary says of it."""
+    inputs = resolve(val)
+    label = ", ".join(map(str, val))
+    if inputs.domain != codec.domain:
+        raise SeqgenError(f"--val {label}: is {inputs.domain}, but the training data is {codec.domain}")
+    try:
+        read = domains.get(inputs.domain).read_data(inputs, codec, replace(settings, val_fraction=0.0, transpose=0,
+                                                                           max_files=None, on_files=None))
+    except SeqgenError as e:
+        raise SeqgenError(f"--val {label}: {e}") from None
+    stream = read.train(0) if callable(read.train) else read.train  # pieces in their (seeded) order
+    return np.asarray(stream), {"val_documents": read.summary.get("documents")}
+
+
+def _recorded(data: Sequence[str | Path]) -> list[str]:
+    """DATA as the checkpoint records it: paths made absolute, corpus names as they are."""
+    return [str(Path(str(d)).resolve()) if Path(str(d)).exists() else str(d) for d in data]
 
 
 def _flag(option: str) -> str:

@@ -5,51 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqgen.choices import CELLS
+from seqgen.choices import CELLS  # noqa: F401  (the cell names; imported from here too)
+from seqgen.config import ModelConfig
 from seqgen.precision import cpu_lstm_runs_bf16
 
 State = Tensor | tuple[Tensor, Tensor]
-
-
-@dataclass
-class ModelConfig:
-    """Architecture of a SequenceModel; stored in every checkpoint. `embed=0` feeds one-hot vectors."""
-
-    vocab_size: int
-    cell: str = "lstm"
-    layers: int = 2
-    hidden: int = 256
-    embed: int = 64
-    dropout: float = 0.0
-    tie_weights: bool = False
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-        for name in ("vocab_size", "layers", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.embed < 0:
-            raise ValueError(f"embed must be 0 (one-hot) or positive, got {self.embed}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.tie_weights and self.embed == 0:
-            raise ValueError("tie_weights needs a learned embedding (embed > 0)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class SequenceModel(nn.Module):
@@ -61,6 +27,8 @@ class SequenceModel(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
+        if config.vocab_size < 1:
+            raise ValueError(f"vocab_size must be at least 1, got {config.vocab_size}")
         self.config = c = config
         if c.embed > 0:
             self.embedding = nn.Embedding(c.vocab_size, c.embed)

@@ -19,82 +19,16 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import checkpoint, distributed
+from seqgen.config import TrainConfig
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state, evaluating
-from seqgen.precision import PRECISIONS, Precision, autocast, decide
+from seqgen.precision import Precision, autocast, decide
 from seqgen.progress import Progress, ProgressFn  # noqa: F401  (defined there; imported from here too)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOSS_EMA = 0.1  # weight of each step's loss in the smoothed loss that the divergence guard watches
 _NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)  # a pass-through: backward and step unscaled
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings; stored in the checkpoint. Budgets count the whole run, resumes included."""
-
-    batch_size: int = 64
-    seq_len: int = 128
-    lr: float = 2e-3
-    lr_schedule: str = "cosine"
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    epochs: float | None = None
-    max_steps: int | None = None
-    max_time: float | None = None
-    eval_every: int = 250
-    save_every: float | None = 10.0  # minutes between saves besides the validations (None: only at validations)
-    log_every: int = 10
-    val_fraction: float = 0.1
-    transpose: int = 0
-    seed: int = 0
-    precision: str = "auto"  # as asked; the Trainer decides what runs (seqgen.precision)
-
-    def __post_init__(self) -> None:
-        for f in fields(self):  # settings may come from a checkpoint's config.json: check the types first
-            if not _has_type(getattr(self, f.name), str(f.type)):
-                raise ValueError(f"invalid training setting {f.name}={getattr(self, f.name)!r}")
-        if self.epochs is None and self.max_steps is None and self.max_time is None:
-            self.epochs = 10.0
-        checks = {
-            "batch_size": self.batch_size >= 1, "seq_len": self.seq_len >= 1, "lr": self.lr > 0,
-            "clip": self.clip > 0, "eval_every": self.eval_every >= 1, "log_every": self.log_every >= 1,
-            "warmup_steps": self.warmup_steps >= 0, "weight_decay": self.weight_decay >= 0,
-            "epochs": self.epochs is None or self.epochs > 0,
-            "max_steps": self.max_steps is None or self.max_steps >= 1,
-            "max_time": self.max_time is None or self.max_time > 0,
-            "save_every": self.save_every is None or self.save_every > 0,
-            "lr_schedule": self.lr_schedule in ("cosine", "constant"),
-            "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
-            "seed": 0 <= self.seed < 2**63,
-            "transpose": 0 <= self.transpose <= 24,
-            "precision": self.precision in PRECISIONS,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid training setting {bad[0]}={getattr(self, bad[0])!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _has_type(value: Any, annotation: str) -> bool:
-    """Whether a setting (perhaps read from a checkpoint) has its field's type: "int", "float | None", ...; a bool
-    is no number, and a float must be finite."""
-    base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
-    if value is None or isinstance(value, bool):
-        return value is None and optional
-    if base == "float":
-        return isinstance(value, int | float) and math.isfinite(value)
-    return isinstance(value, {"int": int, "str": str}[base])
 
 
 @dataclass
@@ -149,13 +83,16 @@ def train_step(model: SequenceModel, opt: torch.optim.Optimizer, x: torch.Tensor
     steps itself and lowers its scale; the caller's divergence guard then stops the run on the norm it returns.
 
     Returns (loss, gradient norm before clipping, detached final state in fp32)."""
+    # x, y: [batch, time] token ids, y being x one token later; `hidden` is the state the previous window of the
+    # same rows ended in, so gradients stop at the window's start while the context reaches back further (TBPTT)
     with autocast(x.device, precision):
-        logits, hidden = model(x, hidden)
+        logits, hidden = model(x, hidden)  # logits: [batch, time, vocab]
+    # cross-entropy over all batch * time positions at once, in fp32 whatever the forward pass ran in
     loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(opt)
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)  # one norm over all weights: keeps direction
     if scaler.is_enabled() or torch.isfinite(norm):
         scaler.step(opt)
         scaler.update()
@@ -169,7 +106,7 @@ def evaluate(model: SequenceModel, batches: TBPTTBatches, device: torch.device, 
     the loss summed in fp32); under torchrun, over every rank's rows."""
     total, count, hidden = 0.0, 0, None
     with evaluating(model):
-        for x, y in batches.all_windows():
+        for x, y in batches.all_windows():  # [batch, time] windows in order, the state carried across them
             x, y = x.to(device), y.to(device)
             with autocast(device, precision):
                 logits, hidden = model(x, hidden)
@@ -354,7 +291,7 @@ class Trainer:
         self.saved_elapsed = s.elapsed
         with self._stop_signals():  # every stop decision goes through distributed.agree: all ranks stop together
             while not distributed.agree(self.fraction() >= 1.0 or self._stop_requested()):
-                if s.window >= len(self.batches):
+                if s.window >= len(self.batches):  # an epoch is done: lay the stream out anew, state from zero
                     s.epoch += 1
                     s.window = 0
                     self.batches = self._epoch_batches(new_offset=True)
@@ -362,7 +299,7 @@ class Trainer:
                 lr = learning_rate(cfg, s.step, self.fraction())
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y = self.batches.window(s.window)
+                x, y = self.batches.window(s.window)  # [batch, seq_len]: row r continues row r of the last window
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 loss, norm, self.hidden = train_step(self.ddp, self.opt, x, y, self.hidden, cfg.clip,
                                                      self.precision.chosen, self.scaler)
@@ -370,7 +307,7 @@ class Trainer:
                 self._check_divergence(loss, norm)  # the same loss, norm and history on every rank: all raise together
                 s.step += 1
                 s.window += 1
-                tokens = x.numel() * distributed.world_size()
+                tokens = x.numel() * distributed.world_size()  # every rank trained on as many
                 s.tokens += tokens
                 s.elapsed = distributed.maximum(start_elapsed + time.perf_counter() - t_start)
                 win_tokens, win_loss, win_steps = win_tokens + tokens, win_loss + loss, win_steps + 1

@@ -55,5 +55,6 @@ def test_files_are_claimed_by_suffix_and_the_rest_is_the_fallback():
 def test_corpora_and_options_come_from_the_domains():
     assert {c.name for c in domains.CORPORA.values()} >= {"folk", "chorales", "folk-abc"}
     assert all(domains.get(c.domain) for c in domains.CORPORA.values())
-    codec_options, read_options = domains.option_names()
-    assert {"step_ms", "rate", "bits"} <= codec_options and "gaps" in read_options
+    roles = {o.name: o.role for home in domains.DOMAINS.values() for o in home.options}
+    assert {roles[k] for k in ("step_ms", "rate", "bits")} == {"codec"} and roles["gaps"] == "read"
+    assert all(o.domain == home.name for home in domains.DOMAINS.values() for o in home.options)

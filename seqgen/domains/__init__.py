@@ -37,15 +37,11 @@ def get_corpus(name: str) -> Corpus | None:
     return CORPORA.get(name)
 
 
-def option_names() -> tuple[set[str], set[str]]:
-    """Every domain's codec options and read options: what `train` accepts besides model and training settings."""
-    return ({o for d in DOMAINS.values() for o in d.codec_options},
-            {o for d in DOMAINS.values() for o in d.read_options})
-
-
-def owners(attribute: str, option: str) -> str:
-    """The domains that take an option (listed in their `attribute`), for messages: "music", "text and dna"."""
-    return joined([d.name for d in DOMAINS.values() if option in getattr(d, attribute)])
+def owners(option: str) -> str:
+    """The domains that take an option (declared in `options`, or a flag in `data_flags`), for messages:
+    "music", "text and dna"."""
+    return joined([d.name for d in DOMAINS.values()
+                   if option in d.data_flags or any(o.name == option for o in d.options)])
 
 
 def having(capability: str) -> str:

@@ -9,6 +9,7 @@ never prints.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from seqgen.codecs import Codec
+from seqgen.config import Option
 from seqgen.errors import SeqgenError
 from seqgen.precision import decide
 
@@ -129,6 +131,11 @@ def scoring_precision(request: ScoreRequest, device: torch.device, report: Repor
     return decision.chosen
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The default of a constructor argument: a domain's option default is its codec's own, stated once."""
+    return inspect.signature(cls).parameters[name].default
+
+
 def numbered(path: Path, i: int, num: int) -> Path:
     """OUT.mid for a single sample; OUT-1.mid ... OUT-N.mid for several."""
     return path if num == 1 else path.with_name(f"{path.stem}-{i}{path.suffix}")
@@ -146,8 +153,7 @@ class Domain(ABC):
     name: ClassVar[str]  # as its codecs' `domain`; stored in checkpoints
     plural: ClassVar[str]  # in messages: "mixes music and waveforms"
     suffixes: ClassVar[tuple[str, ...]] = ()  # file names it claims (lower case); none for the fallback domain
-    codec_options: ClassVar[tuple[str, ...]] = ()  # training options that build its codec
-    read_options: ClassVar[tuple[str, ...]] = ()  # training options that say how its files are read
+    options: ClassVar[tuple[Option, ...]] = ()  # its settings: role "codec" builds its codec, "read" reads files
     data_flags: ClassVar[tuple[str, ...]] = ()  # CLI flags only it takes: "sentences", "transpose"
     default_length: ClassVar[int] = 500  # new tokens per sample
     default_min_length: ClassVar[int] = 0  # no sample ends before this many new tokens

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from seqgen.choices import MAX_NOTE_SECONDS
 from seqgen.codecs import Codec, NoteEventCodec
+from seqgen.config import Option
 from seqgen.corpora import Corpus
 from seqgen.domains.base import (
     Domain,
@@ -21,6 +22,7 @@ from seqgen.domains.base import (
     ScoreRequest,
     TrainingData,
     check_seconds,
+    default_of,
     scoring_precision,
 )
 from seqgen.domains.music.data import read_music_data
@@ -63,7 +65,19 @@ class MusicDomain(Domain):
     name = NAME
     plural = "music"
     suffixes = MUSIC_SUFFIXES
-    codec_options = ("step_ms", "max_shift_ms", "velocity_bins", "drums", "program")
+    options = (
+        Option("step_ms", float, "Time resolution of the event codec in milliseconds.",
+               default_of(NoteEventCodec, "step_ms"), low=0, low_open=True, domain=NAME, role="codec"),
+        Option("max_shift_ms", float, "Longest single time-shift event in milliseconds.",
+               default_of(NoteEventCodec, "max_shift_ms"), low=0, low_open=True, cli=False, domain=NAME,
+               role="codec"),
+        Option("velocity_bins", int, "Loudness levels.", default_of(NoteEventCodec, "velocity_bins"), low=1, high=127,
+               domain=NAME, role="codec"),
+        Option("drums", bool, "Keep drum tracks (left out by default).", default_of(NoteEventCodec, "drums"),
+               domain=NAME, role="codec"),
+        Option("program", int, "General MIDI program written into sampled MIDI files.",
+               default_of(NoteEventCodec, "program"), low=0, high=127, cli=False, domain=NAME, role="codec"),
+    )
     data_flags = ("transpose",)
     default_length = 2000  # events
     # No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's

@@ -28,7 +28,8 @@ def read_waveform_data(inputs: Inputs, codec: SampleCodec | None, settings: Read
         native = min(int(round(r.sample_rate)) for r in recordings)
         rate = codec_options.get("rate") or (min(native, AUDIO_RATE) if audio else native)
         scale = 1.0 if audio else MuLawCodec.fit_scale([r.samples for r in recordings])
-        codec = MuLawCodec(sample_rate=int(rate), scale=scale, bits=codec_options.get("bits") or 8)
+        bits = {"bits": codec_options["bits"]} if codec_options.get("bits") else {}  # else the codec's default
+        codec = MuLawCodec(sample_rate=int(rate), scale=scale, **bits)
     streams = [_coded(codec, r) for r in recordings]
     train_parts, val_parts = [], []
     for ids in streams:

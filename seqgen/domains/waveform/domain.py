@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seqgen.codecs import Codec, MuLawCodec
+from seqgen.config import Option
 from seqgen.domains.base import (
     Domain,
     Inputs,
@@ -23,6 +24,7 @@ from seqgen.domains.base import (
     ScoreRequest,
     TrainingData,
     check_seconds,
+    default_of,
     numbered,
 )
 from seqgen.domains.waveform.anomaly import (
@@ -32,7 +34,7 @@ from seqgen.domains.waveform.anomaly import (
     sample_logprobs_and_entropies,
     window_scores,
 )
-from seqgen.domains.waveform.data import read_waveform_data
+from seqgen.domains.waveform.data import AUDIO_RATE, read_waveform_data
 from seqgen.domains.waveform.protocol import SampleCodec
 from seqgen.domains.waveform.signals import WAVEFORM_SUFFIXES, check_signal_path, read_recording, write_recording
 from seqgen.errors import SeqgenError
@@ -47,8 +49,21 @@ class WaveformDomain(Domain):
     name = MuLawCodec.domain
     plural = "waveforms"
     suffixes = WAVEFORM_SUFFIXES
-    codec_options = ("rate", "bits")
-    read_options = ("sample_rate", "channel", "column", "gaps")
+    options = (
+        Option("rate", int, "The model's sample rate; recordings are resampled to it.", low=1,
+               default_text=f"audio min(native, {AUDIO_RATE}), signals native", domain=name, role="codec"),
+        Option("bits", int, "mu-law levels are 2**bits.", default_of(MuLawCodec, "bits"), low=2, high=16, domain=name,
+               role="codec"),
+        Option("sample_rate", float, "The rate of files that do not say theirs (.npy, CSV without a time column).",
+               low=0, low_open=True, domain=name, role="read"),
+        Option("channel", (int, str), "Channel index, or a WFDB signal name (e.g. MLII).",
+               default_text="audio: mono mix-down; signals: the first channel", domain=name, role="read"),
+        Option("column", str, "CSV column name or 0-based index.", default_text="the first non-time column",
+               domain=name, role="read"),
+        Option("gaps", str, "What to do with NaN/inf stretches (flat lines are reported).",
+               default_of(read_recording, "gaps"), choices=("interpolate", "skip", "error"), domain=name,
+               role="read"),
+    )
     default_length = 16000  # samples
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
