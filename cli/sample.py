@@ -11,15 +11,12 @@ from seqgen.cli.options import SEED, checkpoint_option, device_option
 
 import seqgen
 from seqgen.choices import MAX_NOTE_SECONDS
+from seqgen.domains import default_lengths, flag_help
 
-HELP = """Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
+HELP = f"""Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
 
-\b
-A text model prints its samples. A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ...
-OUT-N.mid), --wav OUT.wav (audio through FluidSynth with a General MIDI soundfont when one is installed,
-else simple sine synthesis) and --plot OUT.png (a piano roll). A text model trained on ABC notation (the
-folk-abc corpus) can write --midi/--wav/--plot too, for each sample that parses as an ABC tune. A waveform model
-writes --wav, --out (.csv, .npy, audio) and --plot; a DNA model prints FASTA or writes it to --out OUT.fa.
+{flag_help("sample", " ", labelled=False)}
+
 \b
 Examples:
   seqgen sample --midi tune.mid --wav tune.wav
@@ -33,10 +30,11 @@ Examples:
 @click.command(help=HELP)
 @checkpoint_option
 @click.option("-n", "--length", type=click.IntRange(min=0), default=None,
-              help="New tokens per sample: characters for text, note events for music.  [default: 500 / 2000]")
+              help=f"New tokens per sample: characters for text, note events for music, ...  "
+                   f"[default: {default_lengths('default_length')}]")
 @click.option("--min-length", type=click.IntRange(min=0), default=None,
               help="No sample ends (at --stop or the model's end of piece) before this many new tokens.  "
-                   "[default: 0 / 300 events]")
+                   f"[default: {default_lengths('default_min_length')}]")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Music: stop each sample once it would pass this many seconds (the primer not counted).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
@@ -59,8 +57,7 @@ Examples:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw each sample as a piano roll (PNG).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Waveform: write each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg). "
-                   "DNA: write the samples as one FASTA file (.fa, .fasta, .fna; .gz compresses).")
+              help=f"Write the samples to files. {flag_help('sample --out')}.")
 @click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")

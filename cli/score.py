@@ -10,6 +10,7 @@ from seqgen.cli.options import checkpoint_option, device_option
 
 import seqgen
 from seqgen.choices import PRECISIONS
+from seqgen.domains import flag_help
 from seqgen.errors import SeqgenError
 
 
@@ -37,7 +38,7 @@ def _read_stdin() -> str:
                    "AMX) or GPU computes it natively, about twice as fast, log-probs within about 1 %; fp32 "
                    "elsewhere. fp16: CUDA only. Waveforms always score in fp32.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Waveforms: seconds per scored window  [default: 1]; DNA: bases per window  [default: 1000].")
+              help=f"The span each window score covers. {flag_help('score --window')}.")
 @click.option("--threshold", type=float, default=None,
               help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
                    "validation data at training time for this --window]")

@@ -49,6 +49,18 @@ def having(capability: str) -> str:
     return joined([d.name for d in DOMAINS.values() if hasattr(d, capability)])
 
 
+def flag_help(key: str, separator: str = "; ", labelled: bool = True) -> str:
+    """What each domain says of a shared flag ("sample --out"), as "Waveforms: ...; DNA: ..." (`labelled`), or
+    its sentences one after the other."""
+    return separator.join(f"{d.plural[0].upper()}{d.plural[1:]}: {d.flag_help[key]}" if labelled
+                          else d.flag_help[key] for d in DOMAINS.values() if key in d.flag_help)
+
+
+def default_lengths(attribute: str) -> str:
+    """Each domain's default sample length (`default_length` or `default_min_length`), for help texts."""
+    return ", ".join(f"{d.plural} {getattr(d, attribute)}" for d in DOMAINS.values())
+
+
 def unclaimed_files() -> str:
     """The files the fallback domain found none of, for its error: "music files (.mid ...) or waveform files (...)"."""
     return joined([f"{d.name} files ({' '.join(d.suffixes)})" for d in DOMAINS.values() if d.suffixes], "or")

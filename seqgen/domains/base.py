@@ -158,6 +158,9 @@ class Domain(ABC):
     default_length: ClassVar[int] = 500  # new tokens per sample
     default_min_length: ClassVar[int] = 0  # no sample ends before this many new tokens
     documents_word: ClassVar[str] = "document(s)"  # what `info` calls its training documents
+    # What shared command-line flags mean for it, by "COMMAND --flag" ("sample" alone: a sentence on what its
+    # samples become), shown in that command's --help; so a new domain adds its help without touching the CLI.
+    flag_help: ClassVar[dict[str, str]] = {}
     corpora: ClassVar[tuple[Corpus, ...]] = ()  # built-in corpora of this domain
 
     def claims(self, path: Path) -> bool:

@@ -42,6 +42,9 @@ class DnaDomain(Domain):
     suffixes = SUFFIXES
     default_length = 1000  # bases
     documents_word = "record(s)"
+    flag_help = {"sample": "A DNA model prints FASTA or writes it to --out OUT.fa.",
+                 "sample --out": "the samples as one FASTA file (.fa, .fasta, .fna; .gz compresses)",
+                 "score --window": f"bases per window  [default: {DEFAULT_WINDOW}]"}
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         """Every record as `<start>` bases `<end>`, in file order, as one stream whose tail validates."""

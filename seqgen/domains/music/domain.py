@@ -83,6 +83,9 @@ class MusicDomain(Domain):
     # No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's
     default_min_length = 300
     documents_word = "piece(s)"
+    flag_help = {"sample": "A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ... OUT-N.mid), --wav "
+                           "OUT.wav (audio through FluidSynth with a General MIDI soundfont when one is installed, "
+                           "else simple sine synthesis) and --plot OUT.png (a piano roll)."}
     corpora = (FOLK, CHORALES)
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:

@@ -47,6 +47,8 @@ class TextDomain(Domain):
     plural = "text"
     data_flags = ("sentences",)
     default_length = 500  # characters
+    flag_help = {"sample": "A text model prints its samples; one trained on ABC notation (the folk-abc corpus) can "
+                           "write --midi/--wav/--plot too, for each sample that parses as an ABC tune."}
     corpora = (FOLK_ABC,)
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:

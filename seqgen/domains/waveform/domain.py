@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from seqgen.trained import Model
 
 
+DEFAULT_WINDOW_S = 1.0  # seconds per scored window: about one heartbeat of an ECG
+
+
 class WaveformDomain(Domain):
     """Sample-level models of recorded signals."""
 
@@ -65,6 +68,9 @@ class WaveformDomain(Domain):
                role="read"),
     )
     default_length = 16000  # samples
+    flag_help = {"sample": "A waveform model writes --wav, --out (.csv, .npy, audio) and --plot.",
+                 "sample --out": "each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg)",
+                 "score --window": f"seconds per scored window  [default: {DEFAULT_WINDOW_S:g}]"}
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         return read_waveform_data(inputs, codec, settings)
@@ -108,7 +114,7 @@ class WaveformDomain(Domain):
             raise SeqgenError(f"--precision {request.precision} is for text and music; waveform thresholds are "
                               "calibrated in fp32")
         paths, plot = request.items, request.plot
-        window = 1.0 if request.window is None else request.window
+        window = DEFAULT_WINDOW_S if request.window is None else request.window
         for i, path in enumerate(paths, 1):
             samples = self.read_signal(model, path)
             windows = self.score_signal(model, samples, window, request.threshold)
