@@ -40,8 +40,7 @@ def _read_stdin() -> str:
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), default=None,
               help=f"The span each window score covers. {flag_help('score --window')}.")
 @click.option("--threshold", type=float, default=None,
-              help="Waveforms: bits per sample above which a window is an anomaly.  [default: calibrated on "
-                   "validation data at training time for this --window]")
+              help=f"Flag windows above this many bits per token. {flag_help('score --threshold')}.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Waveforms: draw each recording with its window scores under it (PNG; several files: -1, -2 ...).")
 @device_option

@@ -213,6 +213,8 @@ FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "progress.best_val_loss": (*NUMBER, NONE), "progress.best_step": int, "progress.last_val_loss": (*NUMBER, NONE),
     "anomaly": dict, "anomaly.windows": list, "anomaly.windows[]": dict, "anomaly.windows[].window_s": NUMBER,
     "anomaly.windows[].threshold_bits": NUMBER,
+    "unusual": dict, "unusual.windows": list, "unusual.windows[]": dict, "unusual.windows[].window_bases": int,
+    "unusual.windows[].threshold_bits": NUMBER,
 }
 CLOSED_SECTIONS = ("data.read_options",)
 

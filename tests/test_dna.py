@@ -2,7 +2,8 @@
 of one 120-base consensus with 10 % substitutions) and, in one held-out record, a GC-rich foreign insert.
 
 The model must beat an order-5 k-mer model of the same training bases on held-out bases (only a model that
-remembers the repeat family can), and the insert's windows must be the most surprising ones."""
+remembers the repeat family can), and the insert's windows must be the most surprising ones and the only ones
+above the threshold calibrated after training."""
 
 from __future__ import annotations
 
@@ -106,6 +107,10 @@ def test_dna_trains_samples_fasta_and_scores_records_and_windows(genome: Path, t
     assert clean["bits_per_base"] < baseline - 0.05, (clean["bits_per_base"], baseline)
     top = sorted(host["windows"], key=lambda w: -w["bits_per_base"])[: (INSERT[1] - INSERT[0]) // WINDOW]
     assert all(INSERT[0] <= w["start"] and w["end"] <= INSERT[1] for w in top), top
+    # flagged by the threshold calibrated on the validation bases after training: the insert, and nothing else
+    flagged = [(w["start"], w["end"]) for w in host["windows"] if w["unusual"]]
+    assert flagged == [(s, s + WINDOW) for s in range(*INSERT, WINDOW)], host["windows"]
+    assert not any(w["unusual"] for w in clean["windows"]), clean["windows"]
 
     out = tmp_path / "samples.fa"
     r = run("sample", "-c", ckpt, "--out", out, "--num", 2, "--length", 300, "--seed", 1, "--prime", "acgt")

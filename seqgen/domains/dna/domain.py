@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from seqgen.domains.base import (
 )
 from seqgen.domains.dna.codec import NucleotideCodec
 from seqgen.domains.dna.fasta import SUFFIXES, format_fasta, read_fasta
-from seqgen.domains.dna.scoring import RecordScore, score_records
+from seqgen.domains.dna.scoring import RecordScore, calibrate_windows, calibrated_threshold, score_records
 from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ class DnaDomain(Domain):
     documents_word = "record(s)"
     flag_help = {"sample": "A DNA model prints FASTA or writes it to --out OUT.fa.",
                  "sample --out": "the samples as one FASTA file (.fa, .fasta, .fna; .gz compresses)",
-                 "score --window": f"bases per window  [default: {DEFAULT_WINDOW}]"}
+                 "score --window": f"bases per window  [default: {DEFAULT_WINDOW}]",
+                 "score --threshold": "bits per base above which a window is unusual  [default: calibrated on the "
+                                      "validation bases at training time for this --window]"}
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         """Every record as `<start>` bases `<end>`, in file order, as one stream whose tail validates."""
@@ -66,6 +69,14 @@ class DnaDomain(Domain):
         summary = {"documents": records, "bases": bases, "gc": round(gc / bases, 4), "tokens": int(len(tokens)),
                    "train_tokens": int(len(train)), "val_tokens": int(len(val))}
         return TrainingData(codec, train, val, summary)
+
+    def after_training(self, load: Callable[[], Model], val: np.ndarray) -> dict[str, Any]:
+        """Thresholds for unusual windows, measured with the run's best weights on its validation bases."""
+        if len(val) <= 1:
+            return {}
+        model = load()
+        calibration = calibrate_windows(model.net, model.codec, val)
+        return {"unusual": calibration} if calibration else {}
 
     def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:
         return [("dna", f"{data.get('bases', 0):,} bases, GC {data.get('gc', 0):.1%}")]
@@ -127,8 +138,10 @@ class DnaDomain(Domain):
             raise SeqgenError("a DNA model scores FASTA files given as arguments: seqgen score -c CKPT genome.fa")
         chosen = scoring_precision(request, model.device, report)
         window = DEFAULT_WINDOW if request.window is None else int(request.window)
-        scores = score_records(model.net, model.codec, request.items, window, request.threshold,
-                               request.batch_size, chosen)
+        threshold = request.threshold
+        if threshold is None:
+            threshold = calibrated_threshold(model.config.get("unusual", {}), window)
+        scores = score_records(model.net, model.codec, request.items, window, threshold, request.batch_size, chosen)
         for s in scores:
             _show(s, request.as_json, report)
 

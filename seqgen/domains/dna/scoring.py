@@ -76,3 +76,34 @@ def score_records(net: SequenceModel, codec: NucleotideCodec, paths: Sequence[st
                                       None if threshold is None else bits > threshold))
         scores.append(RecordScore(file, name, len(logp), r.logprob, float(-logp.sum() / LN2 / len(logp)), windows))
     return scores
+
+
+CALIBRATED_WINDOWS = (100, 250, 500, 1000, 2500, 5000, 10000)  # bases
+SPREADS = 4.0  # (the waveforms' rule) threshold = mean + SPREADS standard deviations of the validation windows' bits per base
+MIN_WINDOWS = 8  # window lengths with fewer validation windows are left out
+
+
+def calibrate_windows(net: SequenceModel, codec: NucleotideCodec, val: np.ndarray) -> dict[str, Any]:
+    """Thresholds for unusual windows, measured on the validation bases after training: for each window length,
+    the mean bits per base of half-overlapping validation windows plus SPREADS standard deviations. Longer
+    windows average more bases, so their spread and threshold are smaller."""
+    from seqgen.score import LN2, score_sequences
+
+    scored = score_sequences(net, [val.tolist()], codec.start_ids)[0]
+    special = np.isin(val, [*codec.start_ids, *codec.end_ids])
+    bits = -np.asarray(scored.token_logprobs)[~special] / LN2  # the bases' own surprise, record marks left out
+    rows = []
+    for size in CALIBRATED_WINDOWS:
+        means = np.asarray([bits[i : i + size].mean() for i in range(0, len(bits) - size + 1, size // 2)])
+        if len(means) >= MIN_WINDOWS:
+            rows.append({"window_bases": size, "threshold_bits": round(float(means.mean() + SPREADS * means.std()), 4),
+                         "val_mean_bits": round(float(means.mean()), 4), "val_std_bits": round(float(means.std()), 4),
+                         "val_windows": int(len(means))})
+    return {"windows": rows} if rows else {}
+
+
+def calibrated_threshold(calibration: dict[str, Any], window: int) -> float | None:
+    """The threshold calibrated for the longest window not longer than `window` (a shorter window's spread is
+    wider, so its threshold errs high rather than flagging ordinary sequence); None when none fits."""
+    fits = [row for row in calibration.get("windows", []) if row["window_bases"] <= window]
+    return fits[-1]["threshold_bits"] if fits else None

@@ -70,7 +70,9 @@ class WaveformDomain(Domain):
     default_length = 16000  # samples
     flag_help = {"sample": "A waveform model writes --wav, --out (.csv, .npy, audio) and --plot.",
                  "sample --out": "each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg)",
-                 "score --window": f"seconds per scored window  [default: {DEFAULT_WINDOW_S:g}]"}
+                 "score --window": f"seconds per scored window  [default: {DEFAULT_WINDOW_S:g}]",
+                 "score --threshold": "bits per sample above which a window is an anomaly  [default: calibrated "
+                                      "on validation data at training time for this --window]"}
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         return read_waveform_data(inputs, codec, settings)
