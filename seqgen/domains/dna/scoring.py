@@ -79,7 +79,7 @@ def score_records(net: SequenceModel, codec: NucleotideCodec, paths: Sequence[st
 
 
 CALIBRATED_WINDOWS = (100, 250, 500, 1000, 2500, 5000, 10000)  # bases
-SPREADS = 4.0  # (the waveforms' rule) threshold = mean + SPREADS standard deviations of the validation windows' bits per base
+SPREADS = 4.0  # threshold = mean + SPREADS standard deviations of validation windows' bits (the waveforms' rule)
 MIN_WINDOWS = 8  # window lengths with fewer validation windows are left out
 
 
