@@ -1,5 +1,6 @@
-"""Listen to and look at generated music: a WAV via FluidSynth (or sine waves without it) and a PNG piano roll;
-and look at a training run: its losses against time and steps.
+"""Listen to and look at generated music: a WAV through a General MIDI soundfont (FluidSynth where its system
+library loads, else rustysynth from the midirenderer wheel, so a pip install alone plays real instruments; sine waves
+only when neither can run) and a PNG piano roll; and look at a training run: its losses against time and steps.
 
 Every file is written through `write_file`, so a failure never leaves a half-written WAV or PNG behind.
 """
@@ -7,7 +8,9 @@ Every file is written through `write_file`, so a failure never leaves a half-wri
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
+import io
 import json
 import os
 import sys
@@ -34,6 +37,8 @@ SOUNDFONT_PATHS = (
 )
 NO_SOUNDFONT = "no General MIDI soundfont found; install fluid-soundfont-gm or set SEQGEN_SOUNDFONT"
 NO_FLUIDSYNTH = "the FluidSynth library could not be loaded; install fluidsynth"
+NO_PIP_SYNTH = "and midirenderer, the pip-installable soundfont synthesizer, is not installed: pip install midirenderer"
+RELEASE_TAIL = 1.0  # seconds rendered after the last note ends, for its release (as pretty_midi gives FluidSynth)
 PEAK = 0.9  # normalised peak: 1 dB of headroom below full scale
 RATES = (8000, 96000)  # what FluidSynth accepts (it silently keeps 44100 Hz for anything else)
 PITCH_MARGIN = 2
@@ -69,13 +74,15 @@ def render_wav(pm: pretty_midi.PrettyMIDI, path: Path, sample_rate: int = 44100,
 
 
 def _synthesise(pm: pretty_midi.PrettyMIDI, rate: int, soundfont: Path | None) -> tuple[np.ndarray, str]:
-    """FluidSynth with `soundfont` when it can run, else pretty_midi's sine waves (drum tracks stay silent)."""
+    """The piece through `soundfont`: with FluidSynth when its system library loads (the reference SoundFont
+    synthesizer, rendering at `rate` itself), else with rustysynth from the midirenderer wheel (pip alone, no system
+    package); pretty_midi's sine waves (drum tracks silent) only without a soundfont or without either synthesizer."""
     if soundfont is None:
         return pm.synthesize(fs=rate), f"pretty_midi sine synthesis ({NO_SOUNDFONT})"
     try:
         fluidsynth = importlib.import_module("fluidsynth")
     except (ImportError, OSError):
-        return pm.synthesize(fs=rate), f"pretty_midi sine synthesis ({NO_FLUIDSYNTH})"
+        return _synthesise_without_fluidsynth(pm, rate, soundfont)
     with _quiet():  # FluidSynth logs warnings and errors from C straight to the process's stderr
         synth = fluidsynth.Synth(samplerate=float(rate))
         try:
@@ -87,6 +94,41 @@ def _synthesise(pm: pretty_midi.PrettyMIDI, rate: int, soundfont: Path | None) -
     if audio is None:
         raise SeqgenError(f"{soundfont}: FluidSynth cannot load this soundfont (damaged, or not a .sf2 file)")
     return audio, f"FluidSynth with {soundfont}"
+
+
+def _synthesise_without_fluidsynth(pm: pretty_midi.PrettyMIDI, rate: int, soundfont: Path) -> tuple[np.ndarray, str]:
+    """rustysynth (via midirenderer) where it is installed, else the sine waves, saying why."""
+    try:
+        importlib.import_module("midirenderer")
+    except ImportError:
+        return pm.synthesize(fs=rate), f"pretty_midi sine synthesis ({NO_FLUIDSYNTH}, {NO_PIP_SYNTH})"
+    return render_rustysynth(pm, rate, soundfont), f"rustysynth (midirenderer) with {soundfont}"
+
+
+def render_rustysynth(pm: pretty_midi.PrettyMIDI, rate: int, soundfont: Path) -> np.ndarray:
+    """`pm` as mono float audio at `rate` through rustysynth with `soundfont`: every instrument with its General MIDI
+    program, drums on the drum channel, velocities and the tempo map as pretty_midi writes them to a MIDI file, and
+    RELEASE_TAIL seconds after the last note so its release is heard (midirenderer stops at the file's last event);
+    midirenderer renders at 48 kHz, resampled here to `rate`."""
+    import midirenderer
+    import soxr
+
+    padded = copy.deepcopy(pm)
+    owner = next(inst for inst in padded.instruments if inst.notes)
+    # An undefined controller (110) at the end: it makes no sound, but the rendering runs on to it.
+    owner.control_changes.append(pretty_midi.ControlChange(number=110, value=0, time=pm.get_end_time() + RELEASE_TAIL))
+    midi = io.BytesIO()
+    padded.write(midi)
+    try:
+        wav = midirenderer.render_wave_from(Path(soundfont).read_bytes(), midi.getvalue())
+    except RuntimeError as e:  # a bad soundfont is "SoundFont error: ...", a bad MIDI file "MIDI error: ..."
+        if str(e).startswith("SoundFont"):
+            raise SeqgenError(f"{soundfont}: rustysynth cannot load this soundfont (damaged, or not a .sf2 file)")\
+                from None
+        raise SeqgenError(f"rustysynth could not render the piece ({e})") from None
+    audio, wav_rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    return audio if wav_rate == rate else soxr.resample(audio, wav_rate, rate)
 
 
 @contextlib.contextmanager

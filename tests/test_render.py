@@ -1,4 +1,5 @@
-"""render: WAVs via FluidSynth and the sine fallback, soundfont lookup, clean errors, and the piano-roll PNG."""
+"""render: WAVs via FluidSynth, rustysynth (the pip-only synthesizer) and the sine fallback, soundfont lookup, clean
+errors, and the piano-roll PNG."""
 
 from __future__ import annotations
 
@@ -89,13 +90,101 @@ def test_sine_fallback_without_soundfont(tmp_path: Path, monkeypatch: pytest.Mon
     assert np.abs(audio).max() == pytest.approx(render.PEAK, abs=1e-3)
 
 
-def test_sine_fallback_without_fluidsynth_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sine_fallback_without_fluidsynth_library_or_midirenderer(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "fluidsynth", None)  # makes `import fluidsynth` fail
-    soundfont = tmp_path / "gm.sf2"
-    soundfont.write_bytes(b"RIFF")
-    line = render.render_wav(melody(), tmp_path / "song.wav", soundfont=soundfont)
+    monkeypatch.setitem(sys.modules, "midirenderer", None)
+    line = render.render_wav(melody(), tmp_path / "song.wav", soundfont=PIP_SOUNDFONT)
     assert line.startswith("pretty_midi sine synthesis") and "FluidSynth library" in line
+    assert "pip install midirenderer" in line
     assert np.abs(sf.read(tmp_path / "song.wav")[0]).max() > 0.5
+
+
+PIP_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"  # ships inside pretty_midi: every install has it
+PARTIALS = (2, 3, 4)
+
+
+def fundamental_and_partials(audio: np.ndarray, rate: int) -> tuple[float, list[float]]:
+    """The fundamental of a sustained note (the lowest spectral peak within 15 dB of the strongest: a piano's second
+    harmonic can outweigh its first) and the levels in dB, against it, of its partials 2f, 3f and 4f."""
+    segment = audio[int(0.1 * rate):int(0.9 * rate)]  # the held part, past the attack, before the release
+    size = 1 << 17
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment)), size))
+    hz = np.fft.rfftfreq(size, 1 / rate)
+    db = 20 * np.log10(spectrum / spectrum.max() + 1e-12)
+    peaks = np.flatnonzero((db[1:-1] > -15) & (db[1:-1] >= db[:-2]) & (db[1:-1] > db[2:]) & (hz[1:-1] > 30)) + 1
+    f0 = float(hz[peaks[0]])
+    near = [db[(hz > k * f0 * 0.97) & (hz < k * f0 * 1.03)].max() for k in (1, *PARTIALS)]
+    return f0, [float(level - near[0]) for level in near[1:]]
+
+
+def one_note(pitch: int, seconds: float = 1.0) -> pretty_midi.PrettyMIDI:
+    return piece((0, False, [(pitch, 0.0, seconds, 100)]))  # program 0: acoustic grand piano
+
+
+@pytest.fixture
+def no_fluidsynth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh pip install: pyfluidsynth is there but the FluidSynth system library is not."""
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)
+
+
+@pytest.mark.usefixtures("no_fluidsynth")
+@pytest.mark.parametrize(("pitch", "hz"), [(60, 261.63), (72, 523.25)], ids=["C4", "C5"])
+def test_pip_synth_plays_a_piano_in_tune_with_harmonics(tmp_path: Path, pitch: int, hz: float) -> None:
+    out = tmp_path / "note.wav"
+    line = render.render_wav(one_note(pitch), out, sample_rate=22050, soundfont=PIP_SOUNDFONT)
+    assert line == f"rustysynth (midirenderer) with {PIP_SOUNDFONT}"
+    audio, rate = sf.read(out)
+    assert rate == 22050
+    f0, partials = fundamental_and_partials(audio, rate)
+    assert abs(f0 / hz - 1) < 0.02, (f0, partials)  # in tune (symusic 0.5.9 plays this C4 near 830 Hz)
+    assert all(level > -40 for level in partials), (f0, partials)  # a real instrument's overtones
+
+    sine_f0, sine_partials = fundamental_and_partials(one_note(pitch).synthesize(fs=rate), rate)
+    assert abs(sine_f0 / hz - 1) < 0.02 and all(level < -40 for level in sine_partials), sine_partials
+
+
+@pytest.mark.usefixtures("no_fluidsynth")
+def test_pip_synth_renders_a_tune_with_drums_at_its_length(tmp_path: Path) -> None:
+    pm, out = melody(), tmp_path / "song.wav"
+    line = render.render_wav(pm, out, sample_rate=16000, soundfont=PIP_SOUNDFONT)
+    assert line == f"rustysynth (midirenderer) with {PIP_SOUNDFONT}"
+    audio, rate = sf.read(out)
+    assert rate == 16000
+    assert pm.get_end_time() <= len(audio) / rate <= pm.get_end_time() + 1.5  # plus the release tail
+    assert np.sqrt(np.mean(audio**2)) > 0.02 and np.abs(audio).max() == pytest.approx(render.PEAK, abs=1e-3)
+    assert len(pm.instruments[0].control_changes) == 0  # the caller's piece is left as it was
+
+    drums = render.render_rustysynth(piece((0, True, [(36, 0.0, 0.2, 110), (38, 0.5, 0.7, 110)])), 16000,
+                                     PIP_SOUNDFONT)
+    assert np.abs(drums).max() > 0.01  # the drum channel plays (the sine fallback leaves drums silent)
+
+
+@pytest.mark.usefixtures("no_fluidsynth")
+def test_pip_synth_keeps_times_tempo_and_velocities() -> None:
+    """Notes sound at the PrettyMIDI's absolute times whatever its tempo, louder for higher velocity."""
+    rate = 8000
+    pm = pretty_midi.PrettyMIDI(initial_tempo=73)  # times are seconds, written with this tempo's ticks
+    pm.instruments.append(pretty_midi.Instrument(program=0))
+    pm.instruments[0].notes = [pretty_midi.Note(velocity=30, pitch=60, start=0.5, end=1.0),
+                               pretty_midi.Note(velocity=120, pitch=60, start=1.7, end=2.2)]
+    audio = render.render_rustysynth(pm, rate, PIP_SOUNDFONT)
+    loud = np.abs(audio) > 0.05 * np.abs(audio).max()
+    onsets = np.flatnonzero(loud[1:] & ~loud[:-1]) / rate
+    assert abs(np.flatnonzero(loud)[0] / rate - 0.5) < 0.03
+    assert any(abs(t - 1.7) < 0.03 for t in onsets), onsets
+    quiet, loud_note = (np.sqrt(np.mean(audio[int(s * rate):int((s + 0.4) * rate)] ** 2)) for s in (0.5, 1.7))
+    assert loud_note > 2 * quiet
+
+
+@pytest.mark.usefixtures("no_fluidsynth")
+def test_pip_synth_damaged_soundfont_is_one_clean_error(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.sf2"
+    damaged.write_bytes(b"RIFF\x0c\x00\x00\x00sfbkLIST" + bytes(8))
+    with pytest.raises(SeqgenError) as caught:
+        render.render_wav(melody(), tmp_path / "out.wav", soundfont=damaged)
+    assert str(caught.value) == f"{damaged}: rustysynth cannot load this soundfont (damaged, or not a .sf2 file)"
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_soundfont_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
