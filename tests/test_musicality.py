@@ -215,7 +215,7 @@ def test_short_pieces_have_no_figure_repetition() -> None:
 BAR_A = [67, 65, 64, 62]  # a bar of quarter notes at 120 bpm: 2 s
 BAR_B = [60, 62, 64, 67]
 BAR_C = [69, 71, 72, 67]
-BAR_D = [65, 64, 62, 60]
+BAR_D = [65, 69, 62, 64]  # no 4 consecutive quarters of A B C D come twice
 
 
 def bars(*contents: list[int]) -> list[Note]:
@@ -235,10 +235,24 @@ def test_phrase_repetition_is_not_transposition_invariant() -> None:
 
 
 def test_phrase_repetition_follows_the_bar_length() -> None:
-    # 3/4 bars of A A B: in 3-quarter bars two recur; read as 4-quarter spans the content straddles bar lines
+    # 3/4 bars A A C: a 3-quarter passage recurs; no 4-quarter passage does (A is always followed by another note)
     waltz = bars(BAR_A[:3], BAR_A[:3], BAR_C[:3])
-    assert phrase_repetition(Piece(piece_of(waltz).notes, quarters_per_bar=3.0)) == pytest.approx(2 / 3)
+    assert phrase_repetition(Piece(piece_of(waltz).notes, quarters_per_bar=3.0)) == pytest.approx(6 / 9)
     assert phrase_repetition(piece_of(waltz)) == 0.0
+
+
+def test_phrase_repetition_does_not_depend_on_where_bar_lines_fall() -> None:
+    # an upbeat, a bar, half a bar of something else, the same bar again: 6 quarters apart, across bar lines
+    upbeat = line([55], step=0.5)
+    rest = bars(BAR_A, [72, 71], BAR_A)
+    notes = upbeat + [n._replace(onset=n.onset + 0.5) for n in rest]
+    assert phrase_repetition(piece_of(notes)) == pytest.approx(8 / 11)
+
+
+def test_overlapping_passages_do_not_count_as_repeats() -> None:
+    # the same quarter note eight times: every passage recurs, but only a bar or more away
+    assert phrase_repetition(piece_of(bars([60] * 4, [60] * 4))) == 1.0
+    assert phrase_repetition(piece_of(bars([60] * 4, [60] * 3))) == 0.0
 
 
 # --- sets ------------------------------------------------------------------------------------------------

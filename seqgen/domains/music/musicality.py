@@ -3,9 +3,9 @@ real pieces.
 
 Per piece (`measure`): the share of onsets on the 16th-note grid, the share of notes in the best-fitting major or
 minor scale, notes per second, how much of the piece repeats at the figure level (8-note figures) and at the phrase
-level (bars), the pitch range, and the histogram of melodic intervals. Per set of pieces (`summarise`): the mean of
-each measure. Two sets (`compare`): those means side by side, and how far the pooled interval and pitch-range
-distributions overlap (histogram intersection, the "overlapping area" of Yang & Lerch's MGEval).
+level (bar-long passages), the pitch range, and the histogram of melodic intervals. Per set of pieces (`summarise`):
+the mean of each measure. Two sets (`compare`): those means side by side, and how far the pooled interval and
+pitch-range distributions overlap (histogram intersection, the "overlapping area" of Yang & Lerch's MGEval).
 
 A piece is a `pretty_midi.PrettyMIDI` (non-drum instruments merged; its tempo changes and first time signature
 are used) or a list of `Note` tuples (at `bpm`, default 120). Rhythm and intervals are read from the melody line:
@@ -199,23 +199,34 @@ def figure_repetition(piece: Piece) -> float:
 
 
 def phrase_repetition(piece: Piece) -> float:
-    """Share (0..1) of bars holding melody notes whose content recurs in another bar of the piece.
+    """Share (0..1) of the melody's notes that lie in a bar-long passage heard again elsewhere in the piece.
 
-    Bars are consecutive spans of the piece's bar length (4 quarter notes unless the MIDI has a time signature)
-    from the first onset; a bar's content is its melody notes as (16th-note position in the bar, pitch), so a
-    bar recurs only when the same pitches come at the same places (not transposed). Written-out AABB form scores
-    1.0, random notes about 0. Repeat signs are not expanded when seqgen reads a score, so real tunes score only
-    the repetition they spell out."""
+    A passage is what the melody plays in one bar's time (4 quarter notes unless the MIDI has a time signature)
+    from one of its onsets: its notes as (16th-note position from that onset, pitch). It is heard again when a
+    passage with the same content starts at least a bar away (no overlap), so the same pitches must come in the
+    same rhythm: a transposed passage does not count. Passages start at every onset rather than at bar lines
+    because a piece read from a score or sampled by a model carries neither its upbeat nor, mostly, its metre:
+    fixed 4-quarter bars cut 6/8 and 3/4 tunes across their bars, while a repeated passage matches wherever it
+    starts. Written-out AABB form scores 1.0, random notes about 0. Repeat signs are not expanded when seqgen
+    reads a score, so real tunes score only the repetition they spell out."""
     line = melody(piece)
-    pos = _sixteenths(piece, line)
-    per_bar = round(piece.quarters_per_bar * GRID_PER_QUARTER)
-    bars: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for p, n in zip(pos.tolist(), line, strict=True):
-        bars[p // per_bar].append((p % per_bar, n.pitch))
-    seen: dict[tuple[tuple[int, int], ...], int] = defaultdict(int)
-    for content in bars.values():
-        seen[tuple(content)] += 1
-    return sum(seen[tuple(c)] > 1 for c in bars.values()) / len(bars)
+    pos = _sixteenths(piece, line).tolist()
+    length = round(piece.quarters_per_bar * GRID_PER_QUARTER)
+    passages: list[tuple[tuple[tuple[int, int], ...], int, int]] = []  # content, first and past-last note
+    starts: dict[tuple[tuple[int, int], ...], list[int]] = defaultdict(list)  # content -> starts in 16ths
+    stop = 0
+    for i, p in enumerate(pos):
+        while stop < len(pos) and pos[stop] < p + length:
+            stop += 1
+        content = tuple((q - p, n.pitch) for q, n in zip(pos[i:stop], line[i:stop], strict=True))
+        passages.append((content, i, stop))
+        starts[content].append(p)
+    covered = np.zeros(len(line), dtype=bool)
+    for content, i, stop in passages:
+        found = starts[content]  # ascending: a start at least a bar away, if any, lies at either end
+        if found[-1] - pos[i] >= length or pos[i] - found[0] >= length:
+            covered[i:stop] = True
+    return float(covered.mean())
 
 
 def pitch_range(piece: Piece) -> float:
