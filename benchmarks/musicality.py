@@ -4,9 +4,12 @@ Real pieces are a fixed random sample of tunes from seqgen's `folk` corpus, read
 reads them for training (seqgen.domains.music.files: ABC through music21, repeats not expanded). Samples are
 music files given with --samples, or pieces sampled from a music checkpoint with -c. With neither, a second,
 disjoint set of real tunes stands in for the samples: the two should agree closely, which shows how much of a
-difference is noise. Prints a side-by-side table, then one JSON object.
+difference is noise. `--expand-repeats` plays out the real tunes' repeat signs (AABB as heard): what the
+repetition measures make of the form, though not what a model trained by seqgen has seen. Prints a side-by-side
+table, then one JSON object.
 
     python benchmarks/musicality.py                          # real against real
+    python benchmarks/musicality.py --expand-repeats         # the same tunes with their repeats played out
     python benchmarks/musicality.py --samples out*.mid
     python benchmarks/musicality.py -c /tmp/folk-tiny --num 8 --seed 1
 """
@@ -14,16 +17,20 @@ difference is noise. Prints a side-by-side table, then one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import random
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import seqgen
 from seqgen.domains.music.domain import FOLK
-from seqgen.domains.music.files import PieceSource, piece_sources, read_source
+from seqgen.domains.music.files import PieceSource, piece_sources, read_source, score_to_midi
 from seqgen.domains.music.musicality import Comparison, Measures, compare, measure
 from seqgen.errors import SeqgenError
+from seqgen.midi import pretty_midi
 
 
 def folk_sources(seed: int) -> list[PieceSource]:
@@ -33,13 +40,30 @@ def folk_sources(seed: int) -> list[PieceSource]:
     return sources
 
 
-def measure_sources(sources: Iterable[PieceSource], count: int | None, skipped: list[str]) -> list[Measures]:
-    """Measures of the first `count` readable pieces of `sources` (all when None); unreadable ones go to
-    `skipped` as "name: reason"."""
+def expanded(src: PieceSource) -> list[tuple[str, pretty_midi.PrettyMIDI]]:
+    """An ABC tune with its repeats played out (music21's expandRepeats), as heard rather than as seqgen trains
+    on it; other files as `read_source` reads them."""
+    if src.text is None:
+        return read_source(src)
+    from music21 import converter
+
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # music21 prints warnings
+            warnings.simplefilter("ignore")
+            score = converter.parseData(src.text, format="abc").expandRepeats()
+    except Exception as e:
+        raise SeqgenError(f"{src.name}: repeats not expandable ({type(e).__name__}: {e})") from None
+    return [(src.name, score_to_midi(score, in_place=True))]
+
+
+def measure_sources(sources: Iterable[PieceSource], count: int | None, skipped: list[str],
+                    expand: bool = False) -> list[Measures]:
+    """Measures of the first `count` readable pieces of `sources` (all when None), with ABC repeats played out
+    when `expand`; unreadable ones go to `skipped` as "name: reason"."""
     out: list[Measures] = []
     for src in sources:
         try:
-            out += [measure(pm) for _, pm in read_source(src)]
+            out += [measure(pm) for _, pm in (expanded(src) if expand else read_source(src))]
         except (SeqgenError, ValueError) as e:
             skipped.append(f"{src.name}: {e}" if isinstance(e, ValueError) else str(e))
         if count is not None and len(out) >= count:
@@ -78,6 +102,8 @@ def main() -> None:
     source.add_argument("-c", "--checkpoint", help="a music checkpoint to sample from")
     ap.add_argument("--real", type=int, default=30, help="real tunes to measure (default 30)")
     ap.add_argument("--real-seed", type=int, default=0, help="which real tunes (default 0)")
+    ap.add_argument("--expand-repeats", action="store_true",
+                    help="play out the real tunes' repeat signs (seqgen trains on them as written)")
     ap.add_argument("--num", type=int, default=8, help="pieces to sample with -c (default 8)")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed with -c (default 0)")
     ap.add_argument("--temperature", type=float, default=1.0)
@@ -86,7 +112,7 @@ def main() -> None:
 
     sources = iter(folk_sources(args.real_seed))
     skipped: list[str] = []
-    real = measure_sources(sources, args.real, skipped)
+    real = measure_sources(sources, args.real, skipped, args.expand_repeats)
     if args.samples:
         label, what = "samples", [str(p) for p in args.samples]
         samples = measure_sources((s for p in args.samples for s in piece_sources(Path(p))), None, skipped)
@@ -95,15 +121,16 @@ def main() -> None:
         samples = sampled(args.checkpoint, args.num, args.seed, args.temperature, args.length, skipped)
     else:  # the next tunes of the same shuffle: disjoint from the first set
         label, what = "real-2", ["folk corpus, the next tunes of the same shuffle"]
-        samples = measure_sources(sources, args.real, skipped)
+        samples = measure_sources(sources, args.real, skipped, args.expand_repeats)
     if not samples:
         raise SystemExit("no sample could be measured: " + "; ".join(skipped))
     result = compare(real, samples)
-    print(f"real: {len(real)} folk tunes (seed {args.real_seed}); {label}: {len(samples)} piece(s) from "
+    written = "repeats played out" if args.expand_repeats else "as written"
+    print(f"real: {len(real)} folk tunes (seed {args.real_seed}, {written}); {label}: {len(samples)} piece(s) from "
           f"{', '.join(what)}; {len(skipped)} skipped")
     print(table(result, "real", label))
     print(json.dumps({
-        "real": {"pieces": len(real), "seed": args.real_seed},
+        "real": {"pieces": len(real), "seed": args.real_seed, "expand_repeats": args.expand_repeats},
         "samples": {"pieces": len(samples), "from": what},
         "skipped": skipped,
         "rows": [r._asdict() for r in result.rows],
