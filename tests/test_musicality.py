@@ -8,6 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from seqgen.codecs.notes import Note as CodecNote
 from seqgen.domains.music.musicality import (
     Note,
     Piece,
@@ -123,6 +124,15 @@ def test_time_signature_of_a_midi_file_sets_the_bar(tmp_path) -> None:
 def test_tempo_changes_move_the_grid() -> None:
     piece = Piece((), tempo_times=(0.0, 2.0), tempi=(120.0, 60.0))
     assert piece.quarters(np.array([1.0, 2.0, 3.0])) == pytest.approx([2.0, 4.0, 5.0])
+
+
+def test_note_objects_with_start_and_end_are_read_too() -> None:
+    codec_notes = [CodecNote(64, 0.5, 1.0, 70), CodecNote(60, 0.0, 0.5, 80)]
+    midi_notes = [pretty_midi.Note(80, 60, 0.0, 0.5), pretty_midi.Note(70, 64, 0.5, 1.0)]
+    expected = (Note(60, 0.0, 0.5, 80), Note(64, 0.5, 0.5, 70))
+    assert piece_of(codec_notes).notes == expected
+    assert piece_of(midi_notes).notes == expected
+    assert piece_of([(64, 0.5, 0.5, 70), (60, 0.0, 0.5, 80)]).notes == expected
 
 
 def test_drum_tracks_are_left_out() -> None:

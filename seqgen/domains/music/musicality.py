@@ -32,7 +32,7 @@ GRID_TOLERANCE = 1 / 8  # of a 16th: an onset within a 128th note of a grid poin
 FIGURE_NOTES = 8
 MAX_INTERVAL = 12  # melodic intervals are clipped to an octave either way
 INTERVAL_BINS = 2 * MAX_INTERVAL + 1  # -12 .. +12
-RANGE_EDGES = np.arange(0, 52, 3)  # pitch-range bins of 3 semitones, 0..50; wider ranges count in the last bin
+RANGE_EDGES = np.arange(0, 52, 3)  # pitch-range bins of 3 semitones; the last, 45-51, takes wider ranges too
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)  # natural minor
 _SAME_ONSET = 1e-3  # seconds: notes starting closer than this form one chord
@@ -242,9 +242,11 @@ def interval_counts(piece: Piece) -> np.ndarray:
     return np.bincount(steps + MAX_INTERVAL, minlength=INTERVAL_BINS)
 
 
-def measure(piece: pretty_midi.PrettyMIDI | Sequence[Note] | Piece, bpm: float = DEFAULT_BPM) -> Measures:
-    """All measures of one piece (see each function); a piece without notes is a ValueError."""
-    p = piece_of(piece, bpm)
+def measure(piece: pretty_midi.PrettyMIDI | Sequence[Note] | Piece, bpm: float = DEFAULT_BPM,
+            quarters_per_bar: float = DEFAULT_QUARTERS_PER_BAR) -> Measures:
+    """All measures of one piece (see each function; `bpm` and `quarters_per_bar` as in `piece_of`); a piece
+    without notes is a ValueError."""
+    p = piece_of(piece, bpm, quarters_per_bar)
     if not p.notes:
         raise ValueError("the piece has no notes")
     return Measures(grid_share(p), key_share(p), note_density(p), figure_repetition(p), phrase_repetition(p),
@@ -261,7 +263,8 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def range_counts(measures: Sequence[Measures]) -> np.ndarray:
-    """Histogram of the pieces' pitch ranges in bins of 3 semitones (0-2, 3-5, ..., 48 and wider)."""
+    """Histogram of the pieces' pitch ranges in bins of 3 semitones (0-2, 3-5, ..., 42-44, 45 and wider): a
+    set of a few dozen pieces spreads too thinly over single semitones for the overlap to mean much."""
     ranges = np.clip([m.pitch_range for m in measures], 0, RANGE_EDGES[-1] - 1)
     return np.histogram(ranges, bins=RANGE_EDGES)[0]
 
