@@ -17,6 +17,7 @@ from seqgen.domains.music.musicality import (
     grid_share,
     interval_counts,
     key_share,
+    local_grid_share,
     measure,
     melody,
     note_density,
@@ -77,6 +78,29 @@ def test_grid_tolerance_is_an_eighth_of_a_sixteenth() -> None:
 
 def test_grid_starts_at_the_first_onset() -> None:
     assert grid_share(piece_of(line(C_MAJOR, start=0.07))) == 1.0
+
+
+def test_local_grid_share_judges_each_inter_onset_interval() -> None:
+    assert local_grid_share(piece_of(line(C_MAJOR))) == 1.0
+    late = line(C_MAJOR)
+    late[3] = late[3]._replace(onset=late[3].onset + 0.03)  # both intervals around the late note are off
+    assert local_grid_share(piece_of(late)) == pytest.approx(5 / 7)
+    assert local_grid_share(piece_of(line([60]))) == 1.0
+    assert local_grid_share(piece_of(line(C_MAJOR, step=0.01))) == 0.0  # faster than 16ths is not on the grid
+
+
+def test_one_slip_loses_the_grid_but_not_the_local_pulse() -> None:
+    slipped = line([60]) + line(C_MAJOR, start=0.17)  # a 170 ms hiccup, then steady eighths
+    assert grid_share(piece_of(slipped)) == pytest.approx(1 / 9)
+    assert local_grid_share(piece_of(slipped)) == pytest.approx(7 / 8)
+
+
+def test_random_timing_is_on_the_grid_about_a_quarter_of_the_time() -> None:
+    rng = np.random.default_rng(0)
+    onsets = np.cumsum(rng.uniform(0.1, 0.6, 2000))
+    piece = piece_of([Note(60, float(t), 0.1, 80) for t in onsets])
+    assert grid_share(piece) == pytest.approx(0.25, abs=0.03)
+    assert local_grid_share(piece) == pytest.approx(0.25, abs=0.03)
 
 
 def test_triplets_are_off_the_grid() -> None:

@@ -1,9 +1,10 @@
 """Musicality measures of a piece given as notes: what a listener hears first, as numbers to set samples beside
 real pieces.
 
-Per piece (`measure`): the share of onsets on the 16th-note grid, the share of notes in the best-fitting major or
-minor scale, notes per second, how much of the piece repeats at the figure level (8-note figures) and at the phrase
-level (bar-long passages), the pitch range, and the histogram of melodic intervals. Per set of pieces (`summarise`):
+Per piece (`measure`): the share of onsets on the 16th-note grid (over the whole piece, and interval by interval),
+the share of notes in the best-fitting major or minor scale, notes per second, how much of the piece repeats at the
+figure level (8-note figures) and at the phrase level (bar-long passages), the pitch range, and the histogram of
+melodic intervals. Per set of pieces (`summarise`):
 the mean of each measure. Two sets (`compare`): those means side by side, and how far the pooled interval and
 pitch-range distributions overlap (histogram intersection, the "overlapping area" of Yang & Lerch's MGEval).
 
@@ -71,6 +72,7 @@ class Measures:
     """The measures of one piece (see `measure` for what each is)."""
 
     grid_share: float
+    local_grid_share: float
     key_share: float
     note_density: float
     figure_repetition: float
@@ -147,7 +149,27 @@ def grid_share(piece: Piece) -> float:
     onsets = np.array([n.onset for n in melody(piece)])
     q = piece.quarters(onsets)
     sixteenths = (q - q[0]) * GRID_PER_QUARTER
-    return float(np.mean(np.abs(sixteenths - np.round(sixteenths)) <= GRID_TOLERANCE + 1e-9))
+    return float(np.mean(_on_grid(sixteenths)))
+
+
+def local_grid_share(piece: Piece) -> float:
+    """Share (0..1) of the melody's inter-onset intervals within ±1/8 of a 16th note of a whole number (one or
+    more) of 16th notes at the piece's tempo; 1.0 for a piece of one note.
+
+    Unlike `grid_share` this is blind to phase: one stray interval (an incomplete triplet, a hesitation) puts
+    every later onset off a grid fixed at the first onset, but only itself off here. A piece that keeps a steady
+    16th-note pulse yet slips once scores high here and low there; uneven timing throughout scores low on both.
+    Random intervals are on the grid about a quarter of the time."""
+    q = piece.quarters(np.array([n.onset for n in melody(piece)]))
+    gaps = np.diff(q) * GRID_PER_QUARTER
+    if not len(gaps):
+        return 1.0
+    return float(np.mean(_on_grid(gaps) & (gaps > 1 - GRID_TOLERANCE - 1e-9)))
+
+
+def _on_grid(sixteenths: np.ndarray) -> np.ndarray:
+    """Whether each position in 16th notes lies within the tolerance of a whole number."""
+    return np.abs(sixteenths - np.round(sixteenths)) <= GRID_TOLERANCE + 1e-9  # 1e-9: float error at the edge
 
 
 def key_share(piece: Piece) -> float:
@@ -249,8 +271,8 @@ def measure(piece: pretty_midi.PrettyMIDI | Sequence[Note] | Piece, bpm: float =
     p = piece_of(piece, bpm, quarters_per_bar)
     if not p.notes:
         raise ValueError("the piece has no notes")
-    return Measures(grid_share(p), key_share(p), note_density(p), figure_repetition(p), phrase_repetition(p),
-                    pitch_range(p), interval_counts(p))
+    return Measures(grid_share(p), local_grid_share(p), key_share(p), note_density(p), figure_repetition(p),
+                    phrase_repetition(p), pitch_range(p), interval_counts(p))
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> float:
