@@ -4,9 +4,9 @@ real pieces.
 Per piece (`measure`): the share of onsets on the 16th-note grid (over the whole piece, and interval by interval),
 the share of notes in the best-fitting major or minor scale, notes per second, how much of the piece repeats at the
 figure level (8-note figures) and at the phrase level (bar-long passages), the pitch range, and the histogram of
-melodic intervals. Per set of pieces (`summarise`):
-the mean of each measure. Two sets (`compare`): those means side by side, and how far the pooled interval and
-pitch-range distributions overlap (histogram intersection, the "overlapping area" of Yang & Lerch's MGEval).
+melodic intervals. Per set of pieces (`summarise`): the mean of each measure. Two sets (`compare`): those means
+side by side, and how far the pooled interval and pitch-range distributions overlap (histogram intersection, the
+"overlapping area" of Yang & Lerch's MGEval).
 
 A piece is a `pretty_midi.PrettyMIDI` (non-drum instruments merged; its tempo changes and first time signature
 are used) or a list of `Note` tuples (at `bpm`, default 120). Rhythm and intervals are read from the melody line:
