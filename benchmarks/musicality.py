@@ -5,11 +5,14 @@ reads them for training (seqgen.domains.music.files: ABC through music21, repeat
 music files given with --samples, or pieces sampled from a music checkpoint with -c. With neither, a second,
 disjoint set of real tunes stands in for the samples: the two should agree closely, which shows how much of a
 difference is noise. `--expand-repeats` plays out the real tunes' repeat signs (AABB as heard): what the
-repetition measures make of the form, though not what a model trained by seqgen has seen. Prints a side-by-side
+repetition measures make of the form, though not what a model trained by seqgen has seen. `--through-codec`
+reads the real tunes as a model sees and plays them (encoded and decoded by the note-event codec: 10 ms steps,
+and 120 bpm in the MIDI written, whatever the tune's tempo): the most a model could reach. Prints a side-by-side
 table, then one JSON object.
 
     python benchmarks/musicality.py                          # real against real
     python benchmarks/musicality.py --expand-repeats         # the same tunes with their repeats played out
+    python benchmarks/musicality.py --through-codec -c /tmp/folk-tiny   # samples beside what a model could reach
     python benchmarks/musicality.py --samples out*.mid
     python benchmarks/musicality.py -c /tmp/folk-tiny --num 8 --seed 1
 """
@@ -22,10 +25,11 @@ import io
 import json
 import random
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import seqgen
+from seqgen.codecs import NoteEventCodec
 from seqgen.domains.music.domain import FOLK
 from seqgen.domains.music.files import PieceSource, piece_sources, read_source, score_to_midi
 from seqgen.domains.music.musicality import Comparison, Measures, compare, measure
@@ -56,14 +60,27 @@ def expanded(src: PieceSource) -> list[tuple[str, pretty_midi.PrettyMIDI]]:
     return [(src.name, score_to_midi(score, in_place=True))]
 
 
+def reader(expand: bool, through_codec: bool) -> Callable[[PieceSource], list[pretty_midi.PrettyMIDI]]:
+    """How real tunes are read: as seqgen reads them, or with repeats played out, and then, `through_codec`,
+    encoded and decoded by seqgen's default note-event codec (10 ms steps, 120 bpm in the MIDI it writes), as a
+    model trained on them would play them back if it reproduced them exactly."""
+    codec = NoteEventCodec()
+
+    def read(src: PieceSource) -> list[pretty_midi.PrettyMIDI]:
+        pieces = [pm for _, pm in (expanded(src) if expand else read_source(src))]
+        return [codec.decode(codec.encode_document(pm)) for pm in pieces] if through_codec else pieces
+
+    return read
+
+
 def measure_sources(sources: Iterable[PieceSource], count: int | None, skipped: list[str],
-                    expand: bool = False) -> list[Measures]:
-    """Measures of the first `count` readable pieces of `sources` (all when None), with ABC repeats played out
-    when `expand`; unreadable ones go to `skipped` as "name: reason"."""
+                    read: Callable[[PieceSource], list[pretty_midi.PrettyMIDI]]) -> list[Measures]:
+    """Measures of the first `count` pieces of `sources` (all when None) that `read` can read; unreadable ones
+    go to `skipped` as "name: reason"."""
     out: list[Measures] = []
     for src in sources:
         try:
-            out += [measure(pm) for _, pm in (expanded(src) if expand else read_source(src))]
+            out += [measure(pm) for pm in read(src)]
         except (SeqgenError, ValueError) as e:
             skipped.append(f"{src.name}: {e}" if isinstance(e, ValueError) else str(e))
         if count is not None and len(out) >= count:
@@ -104,6 +121,8 @@ def main() -> None:
     ap.add_argument("--real-seed", type=int, default=0, help="which real tunes (default 0)")
     ap.add_argument("--expand-repeats", action="store_true",
                     help="play out the real tunes' repeat signs (seqgen trains on them as written)")
+    ap.add_argument("--through-codec", action="store_true",
+                    help="read the real tunes through the note-event codec (10 ms steps) as a model sees them")
     ap.add_argument("--num", type=int, default=8, help="pieces to sample with -c (default 8)")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed with -c (default 0)")
     ap.add_argument("--temperature", type=float, default=1.0)
@@ -112,25 +131,29 @@ def main() -> None:
 
     sources = iter(folk_sources(args.real_seed))
     skipped: list[str] = []
-    real = measure_sources(sources, args.real, skipped, args.expand_repeats)
+    read = reader(args.expand_repeats, args.through_codec)
+    real = measure_sources(sources, args.real, skipped, read)
     if args.samples:
         label, what = "samples", [str(p) for p in args.samples]
-        samples = measure_sources((s for p in args.samples for s in piece_sources(Path(p))), None, skipped)
+        samples = measure_sources((s for p in args.samples for s in piece_sources(Path(p))), None, skipped,
+                                   reader(expand=False, through_codec=False))
     elif args.checkpoint:
         label, what = "samples", [f"{args.checkpoint} (num {args.num}, seed {args.seed}, T {args.temperature})"]
         samples = sampled(args.checkpoint, args.num, args.seed, args.temperature, args.length, skipped)
     else:  # the next tunes of the same shuffle: disjoint from the first set
         label, what = "real-2", ["folk corpus, the next tunes of the same shuffle"]
-        samples = measure_sources(sources, args.real, skipped, args.expand_repeats)
+        samples = measure_sources(sources, args.real, skipped, read)
     if not samples:
         raise SystemExit("no sample could be measured: " + "; ".join(skipped))
     result = compare(real, samples)
-    written = "repeats played out" if args.expand_repeats else "as written"
+    written = ("repeats played out" if args.expand_repeats else "as written") + \
+        (", through the codec" if args.through_codec else "")
     print(f"real: {len(real)} folk tunes (seed {args.real_seed}, {written}); {label}: {len(samples)} piece(s) from "
           f"{', '.join(what)}; {len(skipped)} skipped")
     print(table(result, "real", label))
     print(json.dumps({
-        "real": {"pieces": len(real), "seed": args.real_seed, "expand_repeats": args.expand_repeats},
+        "real": {"pieces": len(real), "seed": args.real_seed, "expand_repeats": args.expand_repeats,
+                 "through_codec": args.through_codec},
         "samples": {"pieces": len(samples), "from": what},
         "skipped": skipped,
         "rows": [r._asdict() for r in result.rows],
