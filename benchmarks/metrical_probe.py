@@ -7,6 +7,7 @@ but the optional WAV. Needs miditok and symusic (not seqgen dependencies yet).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections import Counter
@@ -87,6 +88,8 @@ def truth_signatures(tune: Tune) -> list[tuple[float, int, int]]:
     for offset, num, den in tune.signatures:
         if not out or out[-1][1:] != (num, den):
             out.append((0.0 if offset == 0 else offset + tune.padding, num, den))
+    if not out or out[0][0] != 0:  # MidiTok's decode puts 4/4 at tick 0 when the piece has no opening signature
+        out.insert(0, (0.0, 4, 4))
     return out
 
 
@@ -121,7 +124,7 @@ def round_trips(codec: MetricalCodec, tunes: list[Tune]) -> None:
           f"tokens/note; mean {np.mean(lengths):.0f} tokens/tune")
     print(f"  vs MidiTok-preprocessed input: {dict(vs_pre) or 'no mismatches'}")
     print(f"  vs music21 truth: {dict(vs_truth) or 'no mismatches'}; time-signature lists differing: {ts_bad}")
-    print(f"  cases (tunes, of which any mismatch): " + ", ".join(
+    print("  cases (tunes, of which any mismatch): " + ", ".join(
         f"{k} {per_case[k]} ({per_case[k + ' bad']})" for k in ("pickup", "6/8", "tied", "chord")))
 
 
@@ -148,22 +151,29 @@ def pickup_report(tunes: list[Tune]) -> None:
 
 
 def bpe_report(tunes: list[Tune], sizes: tuple[int, ...]) -> None:
-    """Sequence-length reduction of BPE trained on the tunes' REMI tokens, and that decoding still round-trips."""
+    """Sequence-length reduction of BPE trained on REMI tokens: trained on all tunes (in-sample), and trained on
+    the first 80% and measured on the rest (held out); plus that decoding and to_dict/from_dict are unchanged."""
     base = MetricalCodec("REMI")
-    base_len = sum(len(base.encode(t.score)) for t in tunes)
-    for size in sizes:
-        codec = MetricalCodec("REMI")
-        t0 = time.perf_counter()
-        codec.train_bpe([t.score for t in tunes], size)
-        train_s = time.perf_counter() - t0
-        n = sum(len(codec.encode(t.score)) for t in tunes)
-        same = sum(note_list(codec.decode(codec.encode(t.score)), 12) == note_list(base.decode(base.encode(t.score)),
-                                                                                   12) for t in tunes)
-        again = MetricalCodec.from_dict(codec.to_dict())
-        reload_ok = all(again.encode(t.score) == codec.encode(t.score) for t in tunes)
-        print(f"  BPE {size}: vocab {codec.vocab_size}, {n} tokens vs {base_len} = {n / base_len:.3f} "
-              f"({1 - n / base_len:.1%} shorter), trained in {train_s:.1f} s; decodes as without BPE: "
-              f"{same}/{len(tunes)}; to_dict/from_dict gives same ids: {reload_ok}")
+    split = len(tunes) * 4 // 5
+    for label, train, test in (("in-sample", tunes, tunes), ("held-out", tunes[:split], tunes[split:])):
+        base_len = sum(len(base.encode(t.score)) for t in test)
+        for size in sizes:
+            codec = MetricalCodec("REMI")
+            t0 = time.perf_counter()
+            codec.train_bpe([t.score for t in train], size)
+            train_s = time.perf_counter() - t0
+            n = sum(len(codec.encode(t.score)) for t in test)
+            same = sum(_notes(codec, t.score) == _notes(base, t.score) for t in test)
+            again = MetricalCodec.from_dict(json.loads(json.dumps(codec.to_dict())))
+            reload_ok = all(again.encode(t.score) == codec.encode(t.score) for t in test)
+            print(f"  BPE {size} {label} (train {len(train)}, measure {len(test)}): vocab {codec.vocab_size}, "
+                  f"{n} tokens vs {base_len} = {n / base_len:.3f} ({1 - n / base_len:.1%} shorter), trained in "
+                  f"{train_s:.1f} s; decodes as without BPE: {same}/{len(test)}; JSON reload same ids: {reload_ok}")
+
+
+def _notes(codec: MetricalCodec, score) -> list[tuple[float, float, int]]:
+    out = codec.decode(codec.encode(score))
+    return note_list(out, out.ticks_per_quarter)
 
 
 def synth_report(tune: Tune, wav: Path | None) -> None:
@@ -202,7 +212,7 @@ def partials(x: np.ndarray, rate: int, f0: float) -> list[float]:
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     freqs = np.fft.rfftfreq(len(x), 1 / rate)
     peaks = [spec[(freqs > k * f0 * 0.97) & (freqs < k * f0 * 1.03)].max() for k in range(1, 7)]
-    return [round(20 * np.log10(p / peaks[0] + 1e-12), 1) for p in peaks]
+    return [round(float(20 * np.log10(p / peaks[0] + 1e-12)), 1) for p in peaks]
 
 
 def main() -> None:

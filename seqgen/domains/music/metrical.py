@@ -35,10 +35,11 @@ if TYPE_CHECKING:  # imported lazily: miditok imports torch and takes seconds
 
 TOKENIZATIONS = ("REMI", "TSD")
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
-# Positions per beat over beat ranges (MidiTok's beat_res). MidiTok scales the resolution by the time signature's
-# denominator against the largest one (8 here): 6 per eighth-note beat is 12 per quarter, which holds 16ths,
-# eighth and 16th triplets exactly (not 32nds). Durations up to 8 beats at that resolution, then 2 per beat to 16.
-BEAT_RES = {(0, 8): 6, (8, 16): 2}
+# Positions per beat over beat ranges (MidiTok's beat_res). A MidiTok beat is the time signature's denominator
+# (a quarter in 2/4, an eighth in 6/8, a half in 2/2), and the resolution is per such beat: 12 holds 16ths and
+# eighth triplets exactly in x/4 and x/8 (also 32nds and 16th triplets in x/8), but in x/2 only 8ths, triplet 8ths
+# and 16th triplets (12 per half note = 6 per quarter). Durations to 4 beats at that resolution, then 4 per beat.
+BEAT_RES = {(0, 4): 12, (4, 12): 4}
 # Time signatures MidiTok may meet, as {denominator: [numerators]}: those of folk tunes and chorales.
 TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [2, 3, 4]}
 
