@@ -42,7 +42,8 @@ def test_each_source_wins_over_the_ones_after_it():
     assert s.model.dropout == 0.5 and s.sources["dropout"] == "preset p"  # the preset beats the corpus
     assert s.train.transpose == 3 and s.sources["transpose"] == "corpus chorales"  # the corpus beats the library
     assert s.codec["step_ms"] == 20.0 and s.sources["step_ms"] == "preset p"  # the preset beats the domain
-    assert s.codec["velocity_bins"] == 32 and s.sources["velocity_bins"] == "domain music"
+    assert s.codec["codec"] == "auto" and s.sources["codec"] == "domain music"
+    assert "velocity_bins" not in s.codec  # the performance codec's settings: only when given (they choose it)
     assert s.model.hidden == 256 and s.sources["hidden"] == "library"  # None means not given
     assert s.read == {} and set(s.sources) >= {o.name for o in (*MODEL_OPTIONS, *TRAIN_OPTIONS)}
 

@@ -108,7 +108,9 @@ def test_real_abc_tune_matches_a_normal_music21_parse_and_skipping_beams_is_undo
     assert name == f"{path}#1 (Acacia -- Reel)" and len(pm.instruments) == 1
     normal = converter.parseData(src.text, format="abc")  # with beaming, as music21 does it by default
     onsets = sorted((round(n.start * 2, 6), n.pitch) for n in pm.instruments[0].notes)  # 2 quarters a second
-    assert onsets == [(round(q, 6), p) for q, p in m21_notes(normal.parts[0])]
+    pickup = float(normal.parts[0].getElementsByClass("Measure")[0].paddingLeft)  # the bar-0 rest before it
+    assert pickup == 1.5 and onsets == [(round(q + pickup, 6), p) for q, p in m21_notes(normal.parts[0])]
+    assert [(ts.numerator, ts.denominator, ts.time) for ts in pm.time_signature_changes] == [(2, 4, 0.0)]
     assert len(pm.instruments[0].notes) > 100 and notes_of(pm) == notes_of(score_to_midi(normal))
 
     with skip_beaming():
@@ -130,10 +132,13 @@ def test_bach_chorale_gives_one_instrument_per_part_with_music21s_notes() -> Non
     assert name == str(path) and len(pm.instruments) == 4 == len(score.parts)
     assert [i.name for i in pm.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
     spq = 60 / 96  # the chorale is marked quarter = 96
+    pickup = float(score.parts[0].getElementsByClass("Measure")[0].paddingLeft)  # it opens with a one-beat pickup
+    assert pickup == 3.0
     for inst, part in zip(pm.instruments, score.parts, strict=True):
         assert sorted((round(n.start / spq, 6), n.pitch) for n in inst.notes) == \
-            [(round(q, 6), p) for q, p in m21_notes(part)]
-    assert pm.get_end_time() == pytest.approx(score.highestTime * spq)
+            [(round(q + pickup, 6), p) for q, p in m21_notes(part)]
+    assert pm.get_end_time() == pytest.approx((score.highestTime + pickup) * spq)
+    assert [(ts.numerator, ts.denominator, ts.time) for ts in pm.time_signature_changes] == [(4, 4, 0.0)]
 
 
 def test_humdrum_file_is_read() -> None:

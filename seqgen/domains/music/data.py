@@ -4,23 +4,36 @@ laid out afresh every epoch (new order; with `transpose`, a random key per piece
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from seqgen.codecs import NoteEventCodec
 from seqgen.data import split_stream
 from seqgen.domains.base import Inputs, ReadSettings, TokenStream, TrainingData
+from seqgen.domains.music.files import MIDI_SUFFIXES, read_midi
+from seqgen.domains.music.metrical import MetricalCodec
+from seqgen.domains.music.musicality import grid_share, piece_of
 from seqgen.domains.music.pieces import PieceSet, encode_files
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.errors import SeqgenError
 
+CODECS = ("auto", "remi", "performance")
+PERFORMANCE_SETTINGS = ("step_ms", "max_shift_ms", "velocity_bins", "drums")
+GRID_SHARE = 0.9  # real folk tunes written as MIDI: 0.99 (benchmarks/musicality.py); below this, a performance
 
 def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSettings) -> TrainingData:
-    """Every piece of the corpora and files, encoded (a new NoteEventCodec from the codec options without
-    `codec`), with the summary `info` and sampling use: hours, skipped pieces, the pitch range trained on."""
-    codec = codec or NoteEventCodec(**settings.codec_options)
+    """Every piece of the corpora and files, encoded (without `codec`, by a new one the codec options choose:
+    see `music_codec`), with the summary `info` and sampling use: hours, skipped pieces, the pitch range trained
+    on, and which codec `auto` chose and why."""
     max_files, val_fraction = settings.max_files, settings.val_fraction
     files = [f for c in inputs.corpora for f in c.files(max_files)] + inputs.files
+    notes: list[str] = []
+    if codec is None:
+        codec, why = music_codec(files, settings.codec_options)
+        notes.append(f"music codec: {why}")
     pieces = encode_files(files, codec, settings.on_files)
     if not pieces.tokens:
         why = f"; e.g. {pieces.skipped[0]}" if pieces.skipped else ""
@@ -40,7 +53,7 @@ def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSett
     n_train = len(train)
     if n_train < 2:
         raise SeqgenError("too little music to train on")
-    seconds = float(sum(codec.seconds(t) for t in pieces.tokens))
+    seconds = float(sum(pieces.seconds))
     if isinstance(train, PieceStream):
         low, high = train.pitch_range
     else:
@@ -49,7 +62,49 @@ def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSett
                "skipped_examples": pieces.skipped[:20], "hours": round(seconds / 3600, 2),
                "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
                "val_pieces": len(val_idx), "transpose": settings.transpose, "pitch_range": [int(low), int(high)]}
-    return TrainingData(codec, train, val, summary, _skip_notes(pieces))
+    return TrainingData(codec, train, val, summary, notes + _skip_notes(pieces))
+
+
+def music_codec(files: Sequence[Path], options: dict[str, Any]) -> tuple[EventCodec, str]:
+    """The codec the options ask for, and a line saying which and why. `codec` auto picks remi for scores and for
+    MIDI files on a beat grid (see `on_beat_grid`), performance events for the rest and wherever a performance
+    codec setting (--step-ms, --velocity-bins, --drums) is given."""
+    options = {k: v for k, v in options.items() if v is not None}
+    kind = options.pop("codec", "auto")
+    performance = sorted(set(options) & set(PERFORMANCE_SETTINGS))
+    flags = ", ".join("--" + k.replace("_", "-") for k in performance)
+    if kind == "auto":
+        if performance:
+            kind, why = "performance", f"performance events ({flags} given)"
+        else:
+            metrical, why = on_beat_grid(files)
+            kind = "remi" if metrical else "performance"
+            why = f"{kind} ({why}; --codec chooses)"
+    else:
+        why = f"{kind} (--codec {kind})"
+    if kind == "remi":
+        if performance:
+            raise SeqgenError(f"{flags}: settings of the performance codec; drop them or use --codec performance")
+        return MetricalCodec(**{k: v for k, v in options.items() if k == "program"}), why
+    return NoteEventCodec(**options), why
+
+
+def on_beat_grid(files: Sequence[Path], sample: int = 16) -> tuple[bool, str]:
+    """Whether the music is metrical, and why: scores are; MIDI files are when, over a fixed sample of up to
+    `sample` of them, at least GRID_SHARE of the melody's onsets sit on the 16th-note grid at the files' tempo
+    (quantised MIDI written by notation programs scores about 1, a human performance far less)."""
+    midi = [f for f in files if f.suffix.lower() in MIDI_SUFFIXES]
+    if not midi:
+        return True, "scores"
+    chosen = sorted(random.Random(0).sample(midi, min(sample, len(midi))))
+    shares = []
+    for path in chosen:
+        try:
+            shares.append(grid_share(piece_of(read_midi(path))))
+        except (SeqgenError, ValueError):
+            continue
+    share = float(np.mean(shares)) if shares else 0.0
+    return share >= GRID_SHARE, f"{share:.0%} of sampled MIDI onsets on the 16th-note grid"
 
 
 def _document(codec: EventCodec, tokens: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from seqgen.domains.base import (
     default_of,
     scoring_precision,
 )
-from seqgen.domains.music.data import read_music_data
+from seqgen.domains.music.data import CODECS, read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
 from seqgen.domains.music.output import read_piece, write_pieces
 from seqgen.domains.music.protocol import EventCodec
@@ -66,15 +66,21 @@ class MusicDomain(Domain):
     plural = "music"
     suffixes = MUSIC_SUFFIXES
     options = (
-        Option("step_ms", float, "Time resolution of the event codec in milliseconds.",
-               default_of(NoteEventCodec, "step_ms"), low=0, low_open=True, domain=NAME, role="codec"),
-        Option("max_shift_ms", float, "Longest single time-shift event in milliseconds.",
-               default_of(NoteEventCodec, "max_shift_ms"), low=0, low_open=True, cli=False, domain=NAME,
+        Option("codec", str, "How music becomes tokens. remi: bars, positions in the bar, pitches and durations "
+               "in beats (MidiTok's REMI), so the model sees the metre; performance: note-on/off events and 10 ms "
+               "time shifts, for expressive playing with no grid; auto: remi for scores (ABC, MusicXML, Humdrum, "
+               "the folk and chorales corpora) and for MIDI files whose notes sit on a beat grid, performance for "
+               "other MIDI files.", "auto", choices=CODECS, domain=NAME, role="codec"),
+        # the performance codec's settings: None unless given, so that giving one chooses that codec under auto
+        Option("step_ms", float, "Performance codec: time resolution in milliseconds.", low=0, low_open=True,
+               default_text=f"{default_of(NoteEventCodec, 'step_ms'):g}", domain=NAME, role="codec"),
+        Option("max_shift_ms", float, "Performance codec: longest single time-shift event in milliseconds.",
+               low=0, low_open=True, cli=False, default_text=f"{default_of(NoteEventCodec, 'max_shift_ms'):g}",
+               domain=NAME, role="codec"),
+        Option("velocity_bins", int, "Performance codec: loudness levels.", low=1, high=127,
+               default_text=str(default_of(NoteEventCodec, "velocity_bins")), domain=NAME, role="codec"),
+        Option("drums", bool, "Performance codec: keep drum tracks (left out by default).", domain=NAME,
                role="codec"),
-        Option("velocity_bins", int, "Loudness levels.", default_of(NoteEventCodec, "velocity_bins"), low=1, high=127,
-               domain=NAME, role="codec"),
-        Option("drums", bool, "Keep drum tracks (left out by default).", default_of(NoteEventCodec, "drums"),
-               domain=NAME, role="codec"),
         Option("program", int, "General MIDI program written into sampled MIDI files.",
                default_of(NoteEventCodec, "program"), low=0, high=127, cli=False, domain=NAME, role="codec"),
     )
@@ -84,8 +90,8 @@ class MusicDomain(Domain):
     default_min_length = 300
     documents_word = "piece(s)"
     flag_help = {"sample": "A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ... OUT-N.mid), --wav "
-                           "OUT.wav (audio through FluidSynth with a General MIDI soundfont when one is installed, "
-                           "else simple sine synthesis) and --plot OUT.png (a piano roll)."}
+                           "OUT.wav (real instruments through a General MIDI soundfont: FluidSynth where it is "
+                           "installed, else rustysynth, which comes with seqgen) and --plot OUT.png (a piano roll)."}
     corpora = (FOLK, CHORALES)
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:

@@ -172,7 +172,9 @@ def score_to_midi(score: music21.stream.Stream, *, in_place: bool = False) -> pr
     One instrument per part (the stream itself when it has no parts), program from the part's instrument
     (else 0); ties merged (stripTies), chords as simultaneous notes, grace notes dropped, rests as silence;
     seconds follow the metronome marks (quarter = 120 before the first one, music21's default); velocity
-    from the note's volume, else 90. Repeats are not expanded: notes come in written order.
+    from the note's volume, else 90. Repeats are not expanded: notes come in written order. The time
+    signatures are kept, and a pickup (an incomplete first bar) starts as late as it does in its bar, so bars
+    counted from time 0 fall where the score has them (a MIDI file has no other way to say where bar 1 is).
     `in_place=True` merges the ties in `score` itself instead of in a deep copy, which costs twice as
     much as parsing: for streams nobody else uses."""
     if in_place:
@@ -186,11 +188,16 @@ def score_to_midi(score: music21.stream.Stream, *, in_place: bool = False) -> pr
     for i in range(1, len(bounds)):
         elapsed.append(elapsed[-1] + (starts[i] - starts[i - 1]) * sec_per_quarter[i - 1])
 
+    pickup = _pickup_quarters(score)
+
     def seconds(quarters: float) -> float:
         i = max(bisect_right(starts, quarters) - 1, 0)
-        return elapsed[i] + (quarters - starts[i]) * sec_per_quarter[i]
+        return elapsed[i] + (quarters - starts[i]) * sec_per_quarter[i] + pickup * sec_per_quarter[0]
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=60.0 / sec_per_quarter[0])
+    for offset, numerator, denominator in _time_signatures(score):
+        pm.time_signature_changes.append(
+            pretty_midi.TimeSignature(numerator, denominator, 0.0 if offset == 0 else seconds(offset)))
     for part in list(score.getElementsByClass("Part")) or [score]:
         instrument = part.getInstrument(returnDefault=False, recurse=True)
         program = instrument.midiProgram if instrument is not None and instrument.midiProgram is not None else 0
@@ -207,6 +214,26 @@ def score_to_midi(score: music21.stream.Stream, *, in_place: bool = False) -> pr
             track.notes.extend(pretty_midi.Note(velocity, p.midi, on, off) for p in el.pitches)
         pm.instruments.append(track)
     return pm
+
+
+def _first_part(score: music21.stream.Stream) -> music21.stream.Stream:
+    parts = list(score.getElementsByClass("Part"))
+    return parts[0] if parts else score
+
+
+def _pickup_quarters(score: music21.stream.Stream) -> float:
+    """Quarters missing from an incomplete first bar (music21's paddingLeft), 0 without a pickup."""
+    first = next(iter(_first_part(score).getElementsByClass("Measure")), None)
+    return float(first.paddingLeft) if first is not None else 0.0
+
+
+def _time_signatures(score: music21.stream.Stream) -> list[tuple[float, int, int]]:
+    """The first part's time signatures as (offset in quarters, numerator, denominator), one per offset."""
+    flat = _first_part(score).flatten()
+    found: dict[float, tuple[int, int]] = {}
+    for ts in flat.getElementsByClass("TimeSignature"):
+        found.setdefault(float(ts.getOffsetBySite(flat)), (int(ts.numerator), int(ts.denominator)))
+    return [(offset, n, d) for offset, (n, d) in sorted(found.items())]
 
 
 def _convert(score: music21.stream.Stream, name: str) -> pretty_midi.PrettyMIDI:

@@ -1,159 +1,111 @@
-"""Metrical music tokens (REMI or TSD) through MidiTok and symusic: a prototype codec, not yet used by the domain.
+"""Metrical music tokens: MidiTok's REMI on symusic, behind the music domain's codec interface.
 
-`MetricalCodec` wraps one MidiTok tokenizer behind seqgen's `Codec` interface. Unlike `NoteEventCodec` (times in
-milliseconds) its tokens are bars, positions in the bar and durations in beats, so a model sees the metre.
+Performance events (seqgen.codecs.notes) spell time as free 10 ms shifts, so a model must rediscover the metre
+from sums of shifts. REMI spells it: every bar opens with `Bar` and its time signature (`TimeSig_6/8`), each
+note says where in the bar it starts (`Position_k`, 12 positions per beat), its `Pitch_p` and its `Duration`
+in beats. A model then knows where the beat is, and a sampled tune keeps it.
 
-What is written here rather than taken from MidiTok, and why:
-
-* `with_meter`: seqgen's ABC/MusicXML reader (`files.score_to_midi`) keeps notes but drops time signatures and
-  starts a pickup (anacrusis) at tick 0, where MIDI, and so MidiTok, put the downbeat of bar 1. This adds the
-  score's time signatures and shifts the notes so the pickup ends where bar 1 begins. It belongs in
-  `score_to_midi` once the domain adopts this codec.
-* `_one_track`: with `use_programs` off MidiTok encodes one token sequence per track; seqgen models one stream,
-  so all tracks are merged into one first.
-* `from_dict`: MidiTok rebuilds a tokenizer only from a JSON *file* (`params=`), so the JSON dict kept in
-  seqgen's config.json is written to a temporary file and read back (no pickle, no network).
+MidiTok does the tokenization; written here, and why:
+* one stream: with programs off MidiTok makes one sequence per track, so the tracks are merged first (voices of
+  a chorale interleave by onset, then pitch, MidiTok's order);
+* times in seconds for `--seconds` and bits per second: REMI has no time-shift tokens, so each bar's time
+  signature token carries the bar's length (at the 120 quarter notes per minute the decoder writes);
+* transposition and pitch bans as id tables over the `Pitch_p` tokens (the full MIDI range is in the vocabulary,
+  so a transposed piece never falls outside it);
+* JSON in and out: MidiTok rebuilds a tokenizer only from a file, so `from_dict` writes its dict to a temporary
+  file (no pickle, no network).
+miditok imports torch and takes about a second: it is imported when a metrical codec is first built.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seqgen.codecs.base import Codec, register
+import numpy as np
 
-if TYPE_CHECKING:  # imported lazily: miditok imports torch and takes seconds
+from seqgen.codecs.base import Codec, register
+from seqgen.domains.music.files import DEFAULT_VELOCITY
+
+if TYPE_CHECKING:
     import miditok
-    import music21
     import symusic
 
     from seqgen.midi import pretty_midi
 
-TOKENIZATIONS = ("REMI", "TSD")
+NAME = "music"
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
-# Positions per beat over beat ranges (MidiTok's beat_res). A MidiTok beat is the time signature's denominator
-# (a quarter in 2/4, an eighth in 6/8, a half in 2/2), and the resolution is per such beat: 12 holds 16ths and
-# eighth triplets exactly in x/4 and x/8 (also 32nds and 16th triplets in x/8), but in x/2 only 8ths, triplet 8ths
-# and 16th triplets (12 per half note = 6 per quarter). Durations to 4 beats at that resolution, then 4 per beat.
+# Positions per beat over ranges of beats (MidiTok's beat_res); a beat is the time signature's denominator.
+# 12 holds 16ths and eighth triplets in x/4 and x/8; durations to 4 beats at that resolution, then 4 per beat.
 BEAT_RES = {(0, 4): 12, (4, 12): 4}
-# Time signatures MidiTok may meet, as {denominator: [numerators]}: those of folk tunes and chorales.
+# The time signatures of folk tunes and chorales, as {denominator: numerators}; others become the nearest bar
+# MidiTok can write (it drops signatures it has no token for).
 TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [2, 3, 4]}
+TEMPO = 120.0  # quarter notes per minute of decoded pieces: scores' tempo marks are not part of the tune
+_TIME_SIGNATURE = re.compile(r"TimeSig_(\d+)/(\d+)")
 
 
-def tokenizer_config(*, velocities: int = 0, tempos: bool = False,
-                     pitch_range: tuple[int, int] = (21, 109)) -> miditok.TokenizerConfig:
-    """The MidiTok settings of a metrical codec: time signatures on, programs off (one stream), no rests.
-
-    `velocities=0` leaves velocity out (scores carry none: seqgen plays them all at 90); a performance would
-    want e.g. 8 bins. Tempo tokens are off unless asked: a score's metronome mark is not part of its tune."""
+def _tokenizer(params: dict[str, Any] | None = None) -> miditok.REMI:
+    """A REMI tokenizer: from a stored dict, else seqgen's settings (time signatures on, programs, velocities,
+    tempos, chords and rests off: a score's notes and metre, one stream)."""
     import miditok
 
-    return miditok.TokenizerConfig(
-        pitch_range=pitch_range,
-        beat_res=dict(BEAT_RES),
-        num_velocities=max(velocities, 1),
-        use_velocities=velocities > 0,
-        special_tokens=list(SPECIAL_TOKENS),
-        use_time_signatures=True,
+    if params is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "tokenizer.json"
+            path.write_text(json.dumps(params))
+            return miditok.REMI(params=path)
+    return miditok.REMI(miditok.TokenizerConfig(
+        pitch_range=(0, 127), beat_res=dict(BEAT_RES), special_tokens=list(SPECIAL_TOKENS),
+        use_velocities=False, use_time_signatures=True,
         time_signature_range={k: list(v) for k, v in TIME_SIGNATURES.items()},
-        use_tempos=tempos,
-        use_programs=False,
-        use_chords=False,
-        use_rests=False,
-    )
+        use_tempos=False, use_programs=False, use_chords=False, use_rests=False, use_pitchdrum_tokens=False))
 
 
-def _tokenizer_class(tokenization: str) -> type[miditok.MusicTokenizer]:
-    import miditok
-
-    if tokenization not in TOKENIZATIONS:
-        raise ValueError(f"unknown tokenization {tokenization!r} (known: {', '.join(TOKENIZATIONS)})")
-    return getattr(miditok, tokenization)
-
-
-def to_score(piece: pretty_midi.PrettyMIDI | symusic.Score | bytes) -> symusic.Score:
-    """A piece as a symusic Score in ticks: a Score as is, MIDI bytes parsed, PrettyMIDI through its MIDI bytes."""
+def _score(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
+    """A PrettyMIDI's pitched notes, time signatures and tempo as a one-track symusic Score."""
     import symusic
 
-    if isinstance(piece, symusic.Score):
-        return piece
-    if not isinstance(piece, bytes | bytearray):
-        buffer = io.BytesIO()
-        piece.write(buffer)
-        piece = buffer.getvalue()
-    return symusic.Score.from_midi(bytes(piece))
-
-
-def _one_track(score: symusic.Score) -> symusic.Score:
-    """The score with all notes in its first track (MidiTok without programs makes one sequence per track)."""
-    if len(score.tracks) <= 1:
-        return score
-    score = score.copy()
-    first = score.tracks[0]
-    for track in list(score.tracks)[1:]:
-        first.notes.extend(track.notes)
-    first.notes.sort(key=lambda n: (n.time, n.pitch))
-    while len(score.tracks) > 1:
-        score.tracks.pop()
-    return score
-
-
-def meter_of(score: music21.stream.Stream) -> tuple[float, list[tuple[float, int, int]]]:
-    """A music21 score's pickup padding (quarters missing from an incomplete first bar, 0 without a pickup) and
-    its time signatures as (offset in quarters, numerator, denominator), offsets counted from the first note."""
-    part = score.parts[0] if hasattr(score, "parts") and score.parts else score
-    measures = list(part.getElementsByClass("Measure"))
-    padding = float(measures[0].paddingLeft) if measures else 0.0
-    flat = part.flatten()
-    signatures = [(float(ts.getOffsetBySite(flat)), int(ts.numerator), int(ts.denominator))
-                  for ts in flat.getElementsByClass("TimeSignature")]
-    return padding, signatures
-
-
-def with_meter(piece: pretty_midi.PrettyMIDI | symusic.Score | bytes, padding: float,
-               signatures: Sequence[tuple[float, int, int]]) -> symusic.Score:
-    """The piece as a Score, delayed by `padding` quarters and carrying these time signatures (see `meter_of`).
-
-    Only for pieces whose ticks follow the score's quarters (one tempo, as seqgen's reader writes for a tune
-    without metronome changes): offsets are turned into ticks with the Score's ticks per quarter."""
-    import symusic
-
-    score = to_score(piece).copy()
-    tpq = score.ticks_per_quarter
-    shift = round(padding * tpq)
-    if shift:
-        score = score.shift_time(shift)
-        for tempo in score.tempos:  # keep the opening tempo at tick 0
-            if tempo.time == shift:
-                tempo.time = 0
-    score.time_signatures.clear()
-    for offset, numerator, denominator in signatures:
-        time = 0 if offset == 0 else round(offset * tpq) + shift
-        score.time_signatures.append(symusic.TimeSignature(time, numerator, denominator))
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    score = symusic.Score.from_midi(buffer.getvalue())
+    tracks = [t for t in score.tracks if not t.is_drum]
+    merged = symusic.Track(program=tracks[0].program if tracks else 0)
+    for track in tracks:
+        merged.notes.extend(track.notes)
+    merged.notes.sort(key=lambda n: (n.time, n.pitch))
+    score.tracks.clear()
+    score.tracks.append(merged)
     return score
 
 
 @register
 class MetricalCodec(Codec):
-    """Pieces as MidiTok REMI or TSD tokens (optionally BPE-merged), ids as MidiTok numbers them.
-
-    PAD, BOS and EOS are MidiTok's special tokens: BOS opens a training document and is the unprimed context,
-    EOS closes it, none is sampled. `decode` returns a symusic Score at MidiTok's resolution."""
+    """Pieces as REMI tokens, ids as MidiTok numbers them. BOS opens a training document and is the unprimed
+    context, EOS ends a piece, PAD is never used; `decode` gives a PrettyMIDI at 120 quarter notes per minute,
+    with the time signatures the tokens say, notes on `program`."""
 
     kind = "metrical"
-    domain = "music"
+    domain = NAME
 
-    def __init__(self, tokenization: str = "REMI", *, velocities: int = 0, tempos: bool = False,
-                 tokenizer: miditok.MusicTokenizer | None = None) -> None:
-        self.tokenization = tokenization
-        self.tokenizer = tokenizer or _tokenizer_class(tokenization)(
-            tokenizer_config(velocities=velocities, tempos=tempos))
+    def __init__(self, program: int = 0, *, params: dict[str, Any] | None = None):
+        if not (isinstance(program, int) and 0 <= program <= 127):
+            raise ValueError(f"program must be a General MIDI program 0-127, got {program!r}")
+        self.program = program
+        self.tokenizer = _tokenizer(params)
+        names = [self.tokenizer[i] for i in range(len(self.tokenizer))]
+        self._pitch = np.array([int(n[6:]) if n.startswith("Pitch_") else -1 for n in names])
+        self._pitch_id = {int(p): i for i, p in enumerate(self._pitch) if p >= 0}
+        # seconds each token moves time on: a bar's time signature token carries the bar (n beats of 4/d quarters)
+        bars = [_TIME_SIGNATURE.fullmatch(n) for n in names]
+        self._seconds = np.array([int(m[1]) * 4 / int(m[2]) * 60 / TEMPO if m else 0.0 for m in bars])
 
-    # --- vocabulary ---------------------------------------------------------------------------------
+    # --- vocabulary -------------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
@@ -174,60 +126,81 @@ class MetricalCodec(Codec):
         return [self._special("EOS")]
 
     def token_name(self, token_id: int) -> str:
-        """The MidiTok token (`Bar_None`, `Pitch_62`, ...); after BPE, the base tokens joined with spaces."""
-        if self.tokenizer.is_trained:
-            byte = self.tokenizer._model.id_to_token(token_id)  # noqa: SLF001 (no public id -> tokens map)
-            return " ".join(self.tokenizer._vocab_learned_bytes_to_tokens.get(byte, [str(token_id)]))  # noqa: SLF001
-        return self.tokenizer[token_id]
+        return self.tokenizer[int(token_id)]
 
-    # --- encoding -----------------------------------------------------------------------------------
-    def encode(self, data: pretty_midi.PrettyMIDI | symusic.Score | bytes) -> list[int]:
-        """A piece's tokens (BPE-merged once trained); its tracks are merged into one stream first."""
-        sequences = self.tokenizer.encode(_one_track(to_score(data)))
-        sequence = sequences[0] if isinstance(sequences, list) else sequences
-        return list(sequence.ids)
+    # --- pieces <-> tokens --------------------------------------------------------------------------------
+    def encode(self, data: pretty_midi.PrettyMIDI) -> list[int]:
+        """A piece's REMI tokens without boundary tokens ([] without notes); all pitched tracks as one stream,
+        drums left out. Bars count from the piece's time 0, so a score read with its pickup shifted (see
+        files.score_to_midi) starts its pickup late in bar 0."""
+        score = _score(data)
+        if not score.tracks[0].notes:
+            return []
+        sequence = self.tokenizer.encode(score)
+        return list((sequence[0] if isinstance(sequence, list) else sequence).ids)
 
-    def encode_document(self, document: pretty_midi.PrettyMIDI | symusic.Score | bytes) -> list[int]:
-        return self.start_ids + self.encode(document) + self.end_ids
+    def encode_document(self, piece: pretty_midi.PrettyMIDI) -> list[int]:
+        """Training form `[BOS, *tokens, EOS]`, so that pieces never run into each other in a corpus."""
+        return [*self.start_ids, *self.encode(piece), *self.end_ids]
 
-    def base_tokens(self, data: pretty_midi.PrettyMIDI | symusic.Score | bytes) -> list[str]:
-        """A piece as MidiTok's base tokens (no BPE), for inspection and length comparisons."""
-        sequences = self.tokenizer.encode(_one_track(to_score(data)), encode_ids=False)
-        sequence = sequences[0] if isinstance(sequences, list) else sequences
-        return list(sequence.tokens)
+    def decode(self, ids: Sequence[int], max_note_seconds: float | None = None) -> pretty_midi.PrettyMIDI:
+        """Tokens -> a one-instrument PrettyMIDI (special tokens dropped); notes held longer than
+        `max_note_seconds` are shortened to it."""
+        from seqgen.midi import pretty_midi
 
-    def decode(self, ids: Sequence[int]) -> symusic.Score:
-        """Tokens -> a one-track Score (ticks at MidiTok's resolution); special tokens are dropped."""
         special = set(self.special_ids)
         kept = [int(i) for i in ids if int(i) not in special]
-        return self.tokenizer.decode([kept])
+        score = self.tokenizer.decode([kept]) if kept else None
+        buffer = io.BytesIO(score.dumps_midi() if score is not None else b"")
+        pm = pretty_midi.PrettyMIDI(buffer) if score is not None else pretty_midi.PrettyMIDI(initial_tempo=TEMPO)
+        for inst in pm.instruments:
+            inst.program = self.program
+            for note in inst.notes:
+                note.velocity = DEFAULT_VELOCITY  # REMI here carries no loudness: scores' notes are played at 90
+                if max_note_seconds:
+                    note.end = min(note.end, note.start + max_note_seconds)
+        return pm
 
-    # --- BPE ----------------------------------------------------------------------------------------
-    def train_bpe(self, pieces: Iterable[pretty_midi.PrettyMIDI | symusic.Score | bytes], vocab_size: int) -> None:
-        """Learn BPE merges (within bars, MidiTok's default) on these pieces; MidiTok reads training pieces from
-        files only, so they pass through a temporary folder."""
-        with tempfile.TemporaryDirectory() as folder:
-            paths = []
-            for i, piece in enumerate(pieces):
-                path = Path(folder) / f"{i}.mid"
-                _one_track(to_score(piece)).dump_midi(str(path))
-                paths.append(path)
-            self.tokenizer.train(vocab_size=vocab_size, model="BPE", files_paths=paths)
+    @property
+    def token_seconds(self) -> np.ndarray:
+        """Seconds each token moves time on: a bar's length on its time signature token, 0 elsewhere."""
+        return self._seconds
 
-    # --- serialisation ------------------------------------------------------------------------------
+    def seconds(self, ids: Sequence[int] | np.ndarray) -> float:
+        """How long a token sequence lasts, in whole bars."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return float(self._seconds[ids].sum()) if len(ids) else 0.0
+
+    def transpose(self, ids: np.ndarray, semitones: int) -> np.ndarray:
+        """The same tokens with every pitch moved (a pitch leaving the vocabulary's range, 0-126, is clamped;
+        callers keep within it)."""
+        out = np.array(ids, copy=True)
+        pitches = self._pitch[out]
+        moved = pitches >= 0
+        low, high = min(self._pitch_id), max(self._pitch_id)
+        out[moved] = [self._pitch_id[min(max(int(p) + semitones, low), high)] for p in pitches[moved]]
+        return out
+
+    def pitch_span(self, ids: np.ndarray) -> tuple[int, int] | None:
+        pitches = self._pitch[np.asarray(ids, dtype=np.int64)]
+        played = pitches[pitches >= 0]
+        return (int(played.min()), int(played.max())) if len(played) else None
+
+    def pitch_ids(self, pitches: Sequence[int]) -> list[int]:
+        return [self._pitch_id[p] for p in pitches if p in self._pitch_id]
+
+    # --- serialisation ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the MidiTok tokenizer's own dict (config, and the BPE model once trained)."""
-        return {"kind": self.kind, "tokenization": self.tokenization, "miditok": self.tokenizer.to_dict()}
+        """JSON-ready: the program and MidiTok's own dict of the tokenizer (its whole configuration)."""
+        return {"kind": self.kind, "program": self.program, "miditok": self.tokenizer.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MetricalCodec:
-        tokenization = d["tokenization"]
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "tokenizer.json"
-            path.write_text(json.dumps(d["miditok"]))
-            tokenizer = _tokenizer_class(tokenization)(params=path)
-        return cls(tokenization, tokenizer=tokenizer)
+        return cls(d.get("program", 0), params=d["miditok"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to music-parsing worker processes) as its JSON dict."""
+        return MetricalCodec.from_dict, (self.to_dict(),)
 
     def describe(self) -> str:
-        bpe = ", BPE" if self.tokenizer.is_trained else ""
-        return f"{self.kind} {self.tokenization}{bpe} ({self.vocab_size} tokens)"
+        return f"metrical REMI ({self.vocab_size} tokens)"

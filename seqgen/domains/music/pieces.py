@@ -25,27 +25,34 @@ from seqgen.cache import cache_root
 from seqgen.codecs.notes import NoteEventCodec
 from seqgen.domains.base import FileProgress
 from seqgen.domains.music.files import piece_sources, read_source
+from seqgen.domains.music.protocol import EventCodec
 from seqgen.errors import SeqgenError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pieces keep their seconds and note counts; scores keep time signatures and pickups
 PARALLEL_MIN_BYTES = 200_000  # below this much uncached music, worker start-up costs more than it saves
 
 
 @dataclass
 class PieceSet:
-    """Encoded pieces (event tokens without boundary tokens), their names, and the skipped ones."""
+    """Encoded pieces (event tokens without boundary tokens), their names, how long each lasts (seconds from its
+    first onset to its last note's end) and how many notes it has, and the skipped ones. Seconds and notes come
+    from the piece itself, so bits per second and per note compare across codecs."""
 
     names: list[str] = field(default_factory=list)
     tokens: list[np.ndarray] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "name: reason"
+    seconds: list[float] = field(default_factory=list)
+    notes: list[int] = field(default_factory=list)
 
     def extend(self, other: PieceSet) -> None:
         self.names += other.names
         self.tokens += other.tokens
         self.skipped += other.skipped
+        self.seconds += other.seconds
+        self.notes += other.notes
 
 
-def encode_file(path: Path, codec: NoteEventCodec) -> PieceSet:
+def encode_file(path: Path, codec: EventCodec) -> PieceSet:
     """Every piece of one music file as event tokens; failures become named skips, not exceptions."""
     out = PieceSet()
     try:
@@ -62,14 +69,19 @@ def encode_file(path: Path, codec: NoteEventCodec) -> PieceSet:
         for name, pm in pieces:
             ids = codec.encode(pm)
             if ids:
+                # pitched notes (a drums-only piece: its hits), what bits per note counts
+                notes = [n for inst in pm.instruments if not inst.is_drum for n in inst.notes] or \
+                    [n for inst in pm.instruments for n in inst.notes]
                 out.names.append(name)
                 out.tokens.append(np.asarray(ids, dtype=codec.token_dtype))
+                out.seconds.append(max(n.end for n in notes) - min(n.start for n in notes))
+                out.notes.append(len(notes))
             else:
                 out.skipped.append(f"{name}: no notes")
     return out
 
 
-def _cache_file(path: Path, codec: NoteEventCodec) -> Path:
+def _cache_file(path: Path, codec: EventCodec) -> Path:
     import music21
 
     from seqgen.midi import pretty_midi
@@ -85,10 +97,11 @@ def _read_cache(cache: Path) -> PieceSet | None:
         with np.load(cache, allow_pickle=False) as z:
             flat, lengths = z["tokens"], z["lengths"]
             names, skipped = z["names"].tolist(), z["skipped"].tolist()
+            seconds, notes = z["seconds"].tolist(), z["notes"].tolist()
     except (OSError, KeyError, ValueError):
         return None
     return PieceSet(list(names), list(np.split(flat, np.cumsum(lengths)[:-1])) if len(lengths) else [],
-                    list(skipped))
+                    list(skipped), seconds, notes)
 
 
 def _write_cache(cache: Path, pieces: PieceSet) -> None:
@@ -99,19 +112,20 @@ def _write_cache(cache: Path, pieces: PieceSet) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, tokens=np.concatenate(pieces.tokens) if pieces.tokens else np.zeros(0, np.uint16),
                      lengths=np.array([len(t) for t in pieces.tokens], dtype=np.int64),
-                     names=np.array(pieces.names, dtype=str), skipped=np.array(pieces.skipped, dtype=str))
+                     names=np.array(pieces.names, dtype=str), skipped=np.array(pieces.skipped, dtype=str),
+                     seconds=np.array(pieces.seconds, dtype=np.float64), notes=np.array(pieces.notes, dtype=np.int64))
         os.replace(tmp, cache)
     except OSError:
         return
 
 
-def _encode_and_cache(path: Path, codec: NoteEventCodec) -> PieceSet:
+def _encode_and_cache(path: Path, codec: EventCodec) -> PieceSet:
     pieces = encode_file(path, codec)
     _write_cache(_cache_file(path, codec), pieces)
     return pieces
 
 
-def encode_files(paths: Sequence[Path], codec: NoteEventCodec, progress: FileProgress | None = None,
+def encode_files(paths: Sequence[Path], codec: EventCodec, progress: FileProgress | None = None,
                  workers: int | None = None) -> PieceSet:
     """All pieces of `paths`, in file order: cached files are read back, the rest parsed (in parallel
     worker processes when there is enough of it) and cached."""
@@ -143,7 +157,7 @@ def encode_files(paths: Sequence[Path], codec: NoteEventCodec, progress: FilePro
     return out
 
 
-def _encode_in_workers(paths: Sequence[Path], todo: list[int], codec: NoteEventCodec, workers: int,
+def _encode_in_workers(paths: Sequence[Path], todo: list[int], codec: EventCodec, workers: int,
                        finished: Callable[[int, PieceSet], None]) -> None:
     """Parse files in worker processes. On Linux they fork (children never touch torch, as with PyTorch's
     DataLoader workers), which also spares a user's script without a `__main__` guard from being re-run;
