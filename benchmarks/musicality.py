@@ -1,14 +1,14 @@
 """Musicality of sampled music beside real folk tunes: grid, key, density, repetition, range and intervals.
 
 Real pieces are a fixed random sample of tunes from seqgen's `folk` corpus, read into notes the way seqgen
-reads them for training (seqgen.domains.music.files: ABC through music21, repeats not expanded). Samples are
+reads them for training (seqgen.domains.music.files: ABC through music21, repeats as written). Samples are
 music files given with --samples, or pieces sampled from a music checkpoint with -c. With neither, a second,
 disjoint set of real tunes stands in for the samples: the two should agree closely, which shows how much of a
 difference is noise. `--expand-repeats` plays out the real tunes' repeat signs (AABB as heard): what the
 repetition measures make of the form, though not what a model trained by seqgen has seen. `--through-codec`
-reads the real tunes as a model sees and plays them (encoded and decoded by the note-event codec: 10 ms steps,
-and 120 bpm in the MIDI written, whatever the tune's tempo): the most a model could reach. Prints a side-by-side
-table, then one JSON object.
+reads the real tunes as a model sees and plays them (encoded and decoded by the checkpoint's codec, or the
+note-event codec without -c; a metrical codec plays the repeats out): the most a model could reach. Prints a
+side-by-side table, then one JSON object.
 
     python benchmarks/musicality.py                          # real against real
     python benchmarks/musicality.py --expand-repeats         # the same tunes with their repeats played out
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import seqgen
-from seqgen.codecs import NoteEventCodec
+from seqgen.codecs import Codec, NoteEventCodec
 from seqgen.domains.music.domain import FOLK
 from seqgen.domains.music.files import PieceSource, piece_sources, read_source, score_to_midi
 from seqgen.domains.music.musicality import Comparison, Measures, compare, measure
@@ -60,15 +60,14 @@ def expanded(src: PieceSource) -> list[tuple[str, pretty_midi.PrettyMIDI]]:
     return [(src.name, score_to_midi(score, in_place=True))]
 
 
-def reader(expand: bool, through_codec: bool) -> Callable[[PieceSource], list[pretty_midi.PrettyMIDI]]:
-    """How real tunes are read: as seqgen reads them, or with repeats played out, and then, `through_codec`,
-    encoded and decoded by seqgen's default note-event codec (10 ms steps, 120 bpm in the MIDI it writes), as a
-    model trained on them would play them back if it reproduced them exactly."""
-    codec = NoteEventCodec()
+def reader(expand: bool, codec: Codec | None) -> Callable[[PieceSource], list[pretty_midi.PrettyMIDI]]:
+    """How real tunes are read: as seqgen reads them, or with repeats played out, and then, with a `codec`,
+    encoded and decoded by it (a metrical codec plays the repeat signs out itself), as a model trained on them
+    would play them back if it reproduced them exactly."""
 
     def read(src: PieceSource) -> list[pretty_midi.PrettyMIDI]:
         pieces = [pm for _, pm in (expanded(src) if expand else read_source(src))]
-        return [codec.decode(codec.encode_document(pm)) for pm in pieces] if through_codec else pieces
+        return [codec.decode(codec.encode_document(pm)) for pm in pieces] if codec is not None else pieces
 
     return read
 
@@ -122,7 +121,7 @@ def main() -> None:
     ap.add_argument("--expand-repeats", action="store_true",
                     help="play out the real tunes' repeat signs (seqgen trains on them as written)")
     ap.add_argument("--through-codec", action="store_true",
-                    help="read the real tunes through the note-event codec (10 ms steps) as a model sees them")
+                    help="read the real tunes through a codec as a model sees them: -c's, else the note-event codec")
     ap.add_argument("--num", type=int, default=8, help="pieces to sample with -c (default 8)")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed with -c (default 0)")
     ap.add_argument("--temperature", type=float, default=1.0)
@@ -131,12 +130,15 @@ def main() -> None:
 
     sources = iter(folk_sources(args.real_seed))
     skipped: list[str] = []
-    read = reader(args.expand_repeats, args.through_codec)
+    codec = None
+    if args.through_codec:
+        codec = seqgen.load(args.checkpoint, device="cpu").codec if args.checkpoint else NoteEventCodec()
+    read = reader(args.expand_repeats, codec)
     real = measure_sources(sources, args.real, skipped, read)
     if args.samples:
         label, what = "samples", [str(p) for p in args.samples]
         samples = measure_sources((s for p in args.samples for s in piece_sources(Path(p))), None, skipped,
-                                   reader(expand=False, through_codec=False))
+                                   reader(expand=False, codec=None))
     elif args.checkpoint:
         label, what = "samples", [f"{args.checkpoint} (num {args.num}, seed {args.seed}, T {args.temperature})"]
         samples = sampled(args.checkpoint, args.num, args.seed, args.temperature, args.length, skipped)

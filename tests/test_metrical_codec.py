@@ -13,7 +13,7 @@ import pytest
 from seqgen.codecs import codec_from_dict
 from seqgen.domains import get_corpus
 from seqgen.domains.music.files import abc_to_midi, piece_sources, read_source
-from seqgen.domains.music.metrical import TEMPO, MetricalCodec
+from seqgen.domains.music.metrical import FORM_TOKENS, TEMPO, MetricalCodec, play_order
 
 # ABC tunes, and the notes each must come back as: (onset, duration) in quarter notes, pitch.
 PICKUP = "M:2/4\nL:1/8\nK:C\nG|c2 e2|g4|]"  # an eighth before bar 1: it sits at the end of bar 0
@@ -75,6 +75,7 @@ def test_real_folk_tunes_round_trip_at_the_codec_resolution(codec: MetricalCodec
     for pm in tunes:
         if any(ts.denominator == 2 for ts in pm.time_signature_changes):
             continue  # x/2: 12 positions per half note cannot hold 16ths (see the module notes)
+        pm.text_events = []  # the notes as written (the form's repeats are the next test's)
         tempo = pm.get_tempo_changes()[1][0]
         original = sorted((round(n.start * tempo / 60 * 12) / 12, round((n.end - n.start) * tempo / 60 * 12) / 12,
                            n.pitch) for inst in pm.instruments for n in inst.notes)
@@ -83,6 +84,66 @@ def test_real_folk_tunes_round_trip_at_the_codec_resolution(codec: MetricalCodec
                        * 12) / 12, n.pitch) for inst in back.instruments for n in inst.notes) == original
         checked += 1
     assert checked >= 15
+
+
+FORM = "M:2/4\nL:1/8\nK:G\nG|:AB cd|ef g2|1 ga bg:|2 gf g2||\n|:de fg|ab c'2:|"  # pickup, endings, two repeats
+
+
+def _played(abc: str) -> list[int]:
+    """The tune's pitches in the order a musician plays them (music21's expandRepeats), grace notes left out as
+    seqgen reads scores."""
+    from music21 import converter
+
+    played = converter.parseData(abc, format="abc").expandRepeats().stripTies().flatten().notes
+    return [p.midi for n in played if n.quarterLength > 0 for p in sorted(n.pitches)]
+
+
+def test_repeat_signs_and_endings_become_tokens_and_are_played_out(codec: MetricalCodec) -> None:
+    pm = abc_to_midi(f"X:1\nT:t\n{FORM}\n")
+    ids = codec.encode(pm)
+    form = [codec.token_name(i) for i in ids if codec.token_name(i).startswith(("Bar", "Repeat", "Ending"))]
+    assert form == ["Bar_None", "Repeat_start", "Bar_None", "Bar_None", "Ending_1", "Bar_None", "Repeat_end",
+                    "Ending_2", "Bar_None", "Repeat_start", "Bar_None", "Bar_None", "Repeat_end"]
+    back = codec.decode(ids)
+    notes = sorted(back.instruments[0].notes, key=lambda n: (n.start, n.pitch))
+    assert [n.pitch for n in notes] == _played(FORM) and len(notes) == 36
+    # bars 1-3 twice (ending 1 the first time), ending 2, bars 5-6 twice: 10 bars after the pickup's
+    assert back.get_end_time() == pytest.approx((1 + 10) * 2 * SECONDS_PER_QUARTER)
+    assert codec.seconds(ids) == 7 * 2 * SECONDS_PER_QUARTER  # --seconds counts bars as written
+    assert np.array_equal(codec.transpose(np.asarray(ids), 2) >= codec.vocab_size - 4, np.asarray(ids) >=
+                          codec.vocab_size - 4)  # form tokens are no pitches
+
+
+def test_real_folk_tunes_play_their_repeats_as_music21_does(codec: MetricalCodec) -> None:
+    files = get_corpus("folk").files()
+    sources = [s for f in files if "ryansMammoth" in str(f) for s in piece_sources(f)]
+    matched = 0
+    for src in random.Random(5).sample(sources, 30):
+        try:
+            expected = _played(src.text)
+        except Exception:  # noqa: BLE001 (music21 cannot expand some tunes' repeats; they prove nothing here)
+            continue
+        ((_, pm),) = read_source(src)
+        if any(ts.denominator == 2 for ts in pm.time_signature_changes):
+            continue
+        back = codec.decode(codec.encode(pm))
+        assert [n.pitch for n in sorted(back.instruments[0].notes, key=lambda n: (n.start, n.pitch))] == expected, \
+            src.name
+        matched += 1
+    assert matched >= 15
+
+
+def test_play_order_never_loops_on_marks_a_model_misplaced() -> None:
+    """Random marks at random times (what an untrained model may write): the piece is played through, each
+    stretch at most twice, and the play order always ends."""
+    rng = random.Random(0)
+    form = {mark: k for k, mark in enumerate(FORM_TOKENS)}
+    for _ in range(500):
+        marks = {float(rng.randint(0, 16)): {rng.randrange(4) for _ in range(rng.randint(1, 3))}
+                 for _ in range(rng.randint(0, 8))}
+        segments = play_order(marks, 0.0, 16.0, form)
+        played = sum(b - a for a, b in segments)
+        assert 0 < played <= 2 * 16 and all(0 <= a < b <= 16 for a, b in segments)
 
 
 def test_pitch_tables_transpose_and_ban_by_pitch(codec: MetricalCodec) -> None:

@@ -30,6 +30,9 @@ SCORE_SUFFIXES = (".abc", ".xml", ".mxl", ".musicxml", ".krn")  # read through m
 MUSIC_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 
 DEFAULT_VELOCITY = 90
+# The form of a score, kept in its PrettyMIDI as text events (see score_to_midi)
+REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING = "|:", ":|", "[1", "[2"
+FORM_MARKS = (REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING)
 _TUNE_START = re.compile(r"^\s*X:")
 _HEADER_LINE = re.compile(r"^(?:[A-Za-z]:|%%)")  # file-header fields and directives; free text is not carried
 _KEY_FIELD = re.compile(r"^\s*K:", re.MULTILINE)
@@ -172,9 +175,11 @@ def score_to_midi(score: music21.stream.Stream, *, in_place: bool = False) -> pr
     One instrument per part (the stream itself when it has no parts), program from the part's instrument
     (else 0); ties merged (stripTies), chords as simultaneous notes, grace notes dropped, rests as silence;
     seconds follow the metronome marks (quarter = 120 before the first one, music21's default); velocity
-    from the note's volume, else 90. Repeats are not expanded: notes come in written order. The time
-    signatures are kept, and a pickup (an incomplete first bar) starts as late as it does in its bar, so bars
-    counted from time 0 fall where the score has them (a MIDI file has no other way to say where bar 1 is).
+    from the note's volume, else 90. The time signatures are kept, and a pickup (an incomplete first bar)
+    starts as late as it does in its bar, so bars counted from time 0 fall where the score has them (a MIDI
+    file has no other way to say where bar 1 is). Repeats are not expanded: notes come in written order, and
+    the form is kept as text events (FORM_MARKS: `|:` where a repeat starts, `:|` where one ends, `[1`/`[2`
+    where a first or second ending starts), which a metrical codec turns into tokens.
     `in_place=True` merges the ties in `score` itself instead of in a deep copy, which costs twice as
     much as parsing: for streams nobody else uses."""
     if in_place:
@@ -213,6 +218,7 @@ def score_to_midi(score: music21.stream.Stream, *, in_place: bool = False) -> pr
             velocity = DEFAULT_VELOCITY if velocity is None else min(max(int(velocity), 1), 127)
             track.notes.extend(pretty_midi.Note(velocity, p.midi, on, off) for p in el.pitches)
         pm.instruments.append(track)
+    pm.text_events = [pretty_midi.Text(mark, seconds(q)) for q, mark in _form_marks(score)]
     return pm
 
 
@@ -228,12 +234,38 @@ def _pickup_quarters(score: music21.stream.Stream) -> float:
 
 
 def _time_signatures(score: music21.stream.Stream) -> list[tuple[float, int, int]]:
-    """The first part's time signatures as (offset in quarters, numerator, denominator), one per offset."""
+    """The first part's time signatures as (offset in quarters, numerator, denominator), one per offset; those a
+    MIDI file cannot hold (a denominator that is no power of two, as in some Essen songs) are left out."""
     flat = _first_part(score).flatten()
     found: dict[float, tuple[int, int]] = {}
     for ts in flat.getElementsByClass("TimeSignature"):
-        found.setdefault(float(ts.getOffsetBySite(flat)), (int(ts.numerator), int(ts.denominator)))
+        numerator, denominator = int(ts.numerator), int(ts.denominator)
+        if numerator >= 1 and denominator >= 1 and denominator & (denominator - 1) == 0:
+            found.setdefault(float(ts.getOffsetBySite(flat)), (numerator, denominator))
     return [(offset, n, d) for offset, (n, d) in sorted(found.items())]
+
+
+def _form_marks(score: music21.stream.Stream) -> list[tuple[float, str]]:
+    """The repeat signs and endings of the first part as (offset in quarters, mark), in time order."""
+    from music21 import bar, spanner
+
+    part = _first_part(score)
+    origin = 0.0 if part is score else float(part.offset)
+    marks = []
+    measures = list(part.getElementsByClass("Measure"))
+    for m in measures:
+        start = origin + float(m.offset)
+        if isinstance(m.leftBarline, bar.Repeat) and m.leftBarline.direction == "start":
+            marks.append((start, REPEAT_START))
+        if isinstance(m.rightBarline, bar.Repeat) and m.rightBarline.direction == "end":
+            marks.append((start + float(m.duration.quarterLength), REPEAT_END))
+    ids = {id(m) for m in measures}
+    for bracket in score.recurse().getElementsByClass(spanner.RepeatBracket):
+        first = bracket.getFirst()
+        if first is not None and id(first) in ids:  # later endings (3, 4, ...) are played as the second
+            marks.append((origin + float(first.offset), FIRST_ENDING if str(bracket.number).startswith("1")
+                          else SECOND_ENDING))
+    return sorted(marks)
 
 
 def _convert(score: music21.stream.Stream, name: str) -> pretty_midi.PrettyMIDI:

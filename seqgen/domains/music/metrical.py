@@ -12,8 +12,10 @@ MidiTok does the tokenization; written here, and why:
   signature token carries the bar's length (at the 120 quarter notes per minute the decoder writes);
 * transposition and pitch bans as id tables over the `Pitch_p` tokens (the full MIDI range is in the vocabulary,
   so a transposed piece never falls outside it);
-* JSON in and out: MidiTok rebuilds a tokenizer only from a file, so `from_dict` writes its dict to a temporary
-  file (no pickle, no network).
+* form, the folk-rnn way: four tokens after MidiTok's, `Repeat_start`, `Repeat_end`, `Ending_1`, `Ending_2`,
+  written before the bar or note position where the score has a repeat sign or an ending (files.score_to_midi
+  keeps them as text events). A model that writes `Repeat_end` after eight bars gets those eight bars again,
+  exactly; `decode` plays the repeats out as a musician would (see `play_order`).
 miditok imports torch and takes about a second: it is imported when a metrical codec is first built.
 """
 
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seqgen.codecs.base import Codec, register
-from seqgen.domains.music.files import DEFAULT_VELOCITY
+from seqgen.domains.music.files import DEFAULT_VELOCITY, FIRST_ENDING, REPEAT_END, REPEAT_START, SECOND_ENDING
 
 if TYPE_CHECKING:
     import miditok
@@ -43,11 +45,16 @@ SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
 # Positions per beat over ranges of beats (MidiTok's beat_res); a beat is the time signature's denominator.
 # 12 holds 16ths and eighth triplets in x/4 and x/8; durations to 4 beats at that resolution, then 4 per beat.
 BEAT_RES = {(0, 4): 12, (4, 12): 4}
+RESOLUTION = 12  # positions per beat (the finest of BEAT_RES)
 # The time signatures of folk tunes and chorales, as {denominator: numerators}; others become the nearest bar
 # MidiTok can write (it drops signatures it has no token for).
 TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [2, 3, 4]}
 TEMPO = 120.0  # quarter notes per minute of decoded pieces: scores' tempo marks are not part of the tune
 _TIME_SIGNATURE = re.compile(r"TimeSig_(\d+)/(\d+)")
+# The form tokens, after MidiTok's ids, in the order they are written at one bar line (a repeat ends before the
+# next one starts; an ending starts its bar)
+FORM_TOKENS = {REPEAT_END: "Repeat_end", REPEAT_START: "Repeat_start", FIRST_ENDING: "Ending_1",
+               SECOND_ENDING: "Ending_2"}
 
 
 def _tokenizer(params: dict[str, Any] | None = None) -> miditok.REMI:
@@ -98,7 +105,10 @@ class MetricalCodec(Codec):
             raise ValueError(f"program must be a General MIDI program 0-127, got {program!r}")
         self.program = program
         self.tokenizer = _tokenizer(params)
-        names = [self.tokenizer[i] for i in range(len(self.tokenizer))]
+        self._base = len(self.tokenizer)  # form tokens follow MidiTok's
+        self._form = {mark: self._base + k for k, mark in enumerate(FORM_TOKENS)}
+        self._bar = self.tokenizer.vocab["Bar_None"]
+        names = [self.tokenizer[i] for i in range(self._base)] + list(FORM_TOKENS.values())
         self._pitch = np.array([int(n[6:]) if n.startswith("Pitch_") else -1 for n in names])
         self._pitch_id = {int(p): i for i, p in enumerate(self._pitch) if p >= 0}
         # seconds each token moves time on: a bar's time signature token carries the bar (n beats of 4/d quarters)
@@ -108,7 +118,7 @@ class MetricalCodec(Codec):
     # --- vocabulary -------------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        return len(self.tokenizer)
+        return self._base + len(FORM_TOKENS)
 
     def _special(self, name: str) -> int:
         return self.tokenizer.vocab[f"{name}_None"]
@@ -126,7 +136,8 @@ class MetricalCodec(Codec):
         return [self._special("EOS")]
 
     def token_name(self, token_id: int) -> str:
-        return self.tokenizer[int(token_id)]
+        token_id = int(token_id)
+        return self.tokenizer[token_id] if token_id < self._base else list(FORM_TOKENS.values())[token_id - self._base]
 
     # --- pieces <-> tokens --------------------------------------------------------------------------------
     def encode(self, data: pretty_midi.PrettyMIDI) -> list[int]:
@@ -137,19 +148,56 @@ class MetricalCodec(Codec):
         if not score.tracks[0].notes:
             return []
         sequence = self.tokenizer.encode(score)
-        return list((sequence[0] if isinstance(sequence, list) else sequence).ids)
+        return self._with_form(list((sequence[0] if isinstance(sequence, list) else sequence).ids), data)
+
+    def _with_form(self, ids: list[int], pm: pretty_midi.PrettyMIDI) -> list[int]:
+        """`ids` with each of the piece's form marks as a token before the first bar or note position at or after
+        the mark's time (a bar line, or mid-bar where a repeat ends on a short bar and the next part's pickup
+        fills it, as folk tunes often do); marks after the last note go at the end."""
+        marks = sorted((pm.time_to_tick(e.time) / pm.resolution, self._form[e.text]) for e in pm.text_events
+                       if e.text in self._form)
+        if not marks:
+            return ids
+        times, _ = self._times(ids)
+        out, k = [], 0
+        for token, when in zip(ids, times, strict=True):
+            while k < len(marks) and when is not None and when >= marks[k][0] - 1e-6:
+                out.append(marks[k][1])
+                k += 1
+            out.append(token)
+        return out + [token for _, token in marks[k:]]
+
+    def _times(self, ids: Sequence[int]) -> tuple[list[float | None], float]:
+        """Each token's place in quarter notes (a `Bar`'s start, a `Position`'s onset; None for the rest), and
+        where the last bar ends."""
+        times: list[float | None] = []
+        start, length, beat, bars = 0.0, 4.0, 1.0, 0
+        for token in ids:
+            name = self.token_name(token) if token < self._base else ""
+            when = None
+            if name == "Bar_None":
+                start, bars = (start + length if bars else 0.0), bars + 1
+                when = start
+            elif name.startswith("TimeSig_"):
+                numerator, denominator = map(int, name[8:].split("/"))
+                length, beat = numerator * 4 / denominator, 4 / denominator
+            elif name.startswith("Position_"):
+                when = start + int(name[9:]) / RESOLUTION * beat
+            times.append(when)
+        return times, start + length if bars else 0.0
 
     def encode_document(self, piece: pretty_midi.PrettyMIDI) -> list[int]:
         """Training form `[BOS, *tokens, EOS]`, so that pieces never run into each other in a corpus."""
         return [*self.start_ids, *self.encode(piece), *self.end_ids]
 
     def decode(self, ids: Sequence[int], max_note_seconds: float | None = None) -> pretty_midi.PrettyMIDI:
-        """Tokens -> a one-instrument PrettyMIDI (special tokens dropped); notes held longer than
-        `max_note_seconds` are shortened to it."""
+        """Tokens -> a one-instrument PrettyMIDI (special tokens dropped), its repeats played out; notes held
+        longer than `max_note_seconds` are shortened to it."""
         from seqgen.midi import pretty_midi
 
         special = set(self.special_ids)
-        kept = [int(i) for i in ids if int(i) not in special]
+        written = [int(i) for i in ids if int(i) not in special]
+        kept = [i for i in written if i < self._base]
         score = self.tokenizer.decode([kept]) if kept else None
         buffer = io.BytesIO(score.dumps_midi() if score is not None else b"")
         pm = pretty_midi.PrettyMIDI(buffer) if score is not None else pretty_midi.PrettyMIDI(initial_tempo=TEMPO)
@@ -159,6 +207,36 @@ class MetricalCodec(Codec):
                 note.velocity = DEFAULT_VELOCITY  # REMI here carries no loudness: scores' notes are played at 90
                 if max_note_seconds:
                     note.end = min(note.end, note.start + max_note_seconds)
+        return self._play_out(pm, written) if score is not None else pm
+
+    def _play_out(self, pm: pretty_midi.PrettyMIDI, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
+        """The decoded piece with its repeats played out as `play_order` says (notes moved; time signatures and
+        tempo as the piece opens)."""
+        marks: dict[float, set[int]] = {}
+        pending: list[int] = []
+        times, bar_end = self._times(ids)
+        for token, when in zip(ids, times, strict=True):
+            if token >= self._base:
+                pending.append(token)
+            elif when is not None and pending:
+                marks.setdefault(when * 60 / TEMPO, set()).update(pending)
+                pending = []
+        notes = [n for inst in pm.instruments for n in inst.notes]
+        if not notes or not (marks or pending):
+            return pm
+        # the written piece ends with its last bar (a repeat of whole bars keeps the metre), or its last note
+        end = max(max(n.end for n in notes), bar_end * 60 / TEMPO)
+        if pending:  # marks after the last note: at the end
+            marks.setdefault(end, set()).update(pending)
+        segments = play_order(marks, min(n.start for n in notes), end, self._form)
+        played = []
+        at = segments[0][0]
+        for a, b in segments:
+            played += [type(n)(n.velocity, n.pitch, n.start - a + at, n.end - a + at)
+                       for n in notes if a <= n.start < b]
+            at += b - a
+        pm.instruments[0].notes = played
+        del pm.instruments[1:]
         return pm
 
     @property
@@ -204,3 +282,41 @@ class MetricalCodec(Codec):
 
     def describe(self) -> str:
         return f"metrical REMI ({self.vocab_size} tokens)"
+
+
+def play_order(marks: dict[float, set[int]], start: float, end: float,
+               form: dict[str, int]) -> list[tuple[float, float]]:
+    """The stretches of a written piece in the order they are played, as (from, to) times, given its form marks
+    by time (`form` maps REPEAT_START, ... to their token ids). A repeat end goes back once to the last repeat
+    start (else the beginning, or the end of the previous repeat, as in ABC); the second time through, a first
+    ending is skipped for the second ending after it. Marks a model wrote out of place are played as far as they
+    make sense and never loop: each repeat end is taken once."""
+    begin_, end_, first_, second_ = (form[m] for m in (REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING))
+    times = sorted(t for t in marks if start <= t <= end)
+    segments: list[tuple[float, float]] = []
+    pos, back_to, again, taken = start, start, False, set()
+    while True:
+        here_at = next((t for t in times if t >= pos), None)
+        if here_at is None:
+            segments.append((pos, end))
+            return [(a, b) for a, b in segments if b > a]
+        segments.append((pos, here_at))
+        here, pos = marks[here_at], here_at
+        if end_ in here:
+            if here_at not in taken:  # the first time at this repeat end: back to its start
+                taken.add(here_at)
+                pos, again = back_to, True
+                continue
+            again, back_to = False, here_at  # the repeat is done; the next starts here at the latest
+        if begin_ in here and not again:
+            back_to = here_at
+        if first_ in here and again:  # the second time through, the second ending replaces the first
+            second = next((t for t in times if t > here_at and second_ in marks[t]), None)
+            if second is not None:
+                pos, again, back_to = second, False, second
+                continue
+        after = next((t for t in times if t > here_at), None)
+        segments.append((here_at, end if after is None else after))
+        if after is None:
+            return [(a, b) for a, b in segments if b > a]
+        pos = after

@@ -26,9 +26,9 @@ from seqgen.codecs.notes import NoteEventCodec
 from seqgen.domains.base import FileProgress
 from seqgen.domains.music.files import piece_sources, read_source
 from seqgen.domains.music.protocol import EventCodec
-from seqgen.errors import SeqgenError
+from seqgen.errors import SeqgenError, reason
 
-CACHE_VERSION = 2  # 2: pieces keep their seconds and note counts; scores keep time signatures and pickups
+CACHE_VERSION = 3  # 2: pieces keep seconds, note counts, time signatures and pickups; 3: repeat signs
 PARALLEL_MIN_BYTES = 200_000  # below this much uncached music, worker start-up costs more than it saves
 
 
@@ -67,7 +67,11 @@ def encode_file(path: Path, codec: EventCodec) -> PieceSet:
             out.skipped.append(str(e))
             continue
         for name, pm in pieces:
-            ids = codec.encode(pm)
+            try:
+                ids = codec.encode(pm)
+            except (ValueError, RuntimeError) as e:  # what the tokenizer cannot represent
+                out.skipped.append(f"{name}: cannot be encoded ({reason(e)})")
+                continue
             if ids:
                 # pitched notes (a drums-only piece: its hits), what bits per note counts
                 notes = [n for inst in pm.instruments if not inst.is_drum for n in inst.notes] or \
