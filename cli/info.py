@@ -44,7 +44,7 @@ def info(checkpoint: str | None, as_json: bool) -> None:
     if data.get("val_inputs"):
         rows.append(("validation", f"--val {', '.join(data['val_inputs'])} ({data.get('val_tokens', 0):,} tokens)"))
     elif t.get("val_fraction") is not None:
-        rows.append(("validation", f"the last {t['val_fraction']:.0%} of the data"))
+        rows.append(("validation", f"{t['val_fraction']:.0%} of the data held out"))
     chosen = {k: v for k, v in d.get("settings_from", {}).items() if v not in ("library", "given")}
     if chosen:
         rows.append(("settings", "; ".join(f"{k} from {v}" for k, v in chosen.items())))

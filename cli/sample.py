@@ -34,7 +34,8 @@ Examples:
                    f"[default: {default_lengths('default_length')}]")
 @click.option("--min-length", type=click.IntRange(min=0), default=None,
               help="No sample ends (at --stop or the model's end of piece) before this many new tokens.  "
-                   f"[default: {default_lengths('default_min_length')}]")
+                   f"[default: {default_lengths('default_min_length')}; "
+                   f"{flag_help('sample --min-length', labelled=False)}]")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Music: stop each sample once it would pass this many seconds (the primer not counted).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,

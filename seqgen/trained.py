@@ -71,7 +71,7 @@ class Model:
         string; no sample ends (at a stop or the model's end token) before `min_length` new tokens. `int8` steps
         with 8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up."""
         length = self.home.default_length if length is None else length
-        min_length = self.home.default_min_length if min_length is None else min_length
+        min_length = self.home.min_length(self.codec) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
         if stop:
             stops.append(self.known_ids(stop, "--stop"))

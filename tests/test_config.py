@@ -159,5 +159,5 @@ def test_info_says_where_settings_came_from(tmp_path, split_text):
     assert_clean_exit(run("train", split_text / "train.txt", "--preset", "shakespeare-cpu", "--max-steps", 5,
                           "--out", out, *TINY))
     shown = run("info", "-c", out).stdout
-    assert "validation  the last 10% of the data" in shown
+    assert "validation  10% of the data held out" in shown
     assert "settings    cell from preset shakespeare-cpu" in shown and "layers from" not in shown  # given

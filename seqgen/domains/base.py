@@ -185,6 +185,11 @@ class Domain(ABC):
     def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
         """A --seconds cap as (length, per-token costs in seconds, budget), or an error where it means nothing."""
 
+    def min_length(self, codec: Codec) -> int:
+        """New tokens a sample writes before it may end, for this codec (default_min_length unless a domain's
+        codecs differ in how many tokens a note takes)."""
+        return self.default_min_length
+
     def untrained_ids(self, codec: Codec, config: dict[str, Any]) -> list[int]:
         """Ids the training data never held, which a sample must not wander into."""
         return []

@@ -27,6 +27,7 @@ from seqgen.domains.base import (
 )
 from seqgen.domains.music.data import CODECS, read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
+from seqgen.domains.music.metrical import MetricalCodec
 from seqgen.domains.music.output import read_piece, write_pieces
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
@@ -88,10 +89,15 @@ class MusicDomain(Domain):
     default_length = 2000  # events
     # No end of piece before this many events (~100 notes): a model may take a phrase's close for the piece's
     default_min_length = 300
+    # ... or this many metrical tokens (~45 notes as written, about 8 bars of a reel; repeats play them twice):
+    # the folk corpus averages 245 tokens a tune, and samples of the default run allowed to end at once ended
+    # after 16 and 31 notes
+    min_metrical_tokens = 150
     documents_word = "piece(s)"
     flag_help = {"sample": "A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ... OUT-N.mid), --wav "
                            "OUT.wav (real instruments through a General MIDI soundfont: FluidSynth where it is "
-                           "installed, else rustysynth, which comes with seqgen) and --plot OUT.png (a piano roll)."}
+                           "installed, else rustysynth, which comes with seqgen) and --plot OUT.png (a piano roll).",
+                 "sample --min-length": f"music with the metrical codec {min_metrical_tokens}"}
     corpora = (FOLK, CHORALES)
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
@@ -109,6 +115,9 @@ class MusicDomain(Domain):
         check_seconds(seconds)
         events: EventCodec = codec
         return length, events.token_seconds.tolist(), seconds
+
+    def min_length(self, codec: Codec) -> int:
+        return self.min_metrical_tokens if isinstance(codec, MetricalCodec) else self.default_min_length
 
     def untrained_ids(self, codec: Codec, config: dict[str, Any]) -> list[int]:
         """Notes outside the pitch range of the training data (transposition included): the model has never

@@ -261,11 +261,17 @@ def _form_marks(score: music21.stream.Stream) -> list[tuple[float, str]]:
             marks.append((start + float(m.duration.quarterLength), REPEAT_END))
     ids = {id(m) for m in measures}
     for bracket in score.recurse().getElementsByClass(spanner.RepeatBracket):
-        first = bracket.getFirst()
-        if first is not None and id(first) in ids:  # later endings (3, 4, ...) are played as the second
-            marks.append((origin + float(first.offset), FIRST_ENDING if str(bracket.number).startswith("1")
-                          else SECOND_ENDING))
-    return sorted(marks)
+        first, last = bracket.getFirst(), bracket.getLast()
+        if first is None or id(first) not in ids:
+            continue
+        if str(bracket.number).startswith("1"):
+            marks.append((origin + float(first.offset), FIRST_ENDING))
+            continue
+        # a later ending (2, 3, ...) is played as the second; where it ends, the section ends, so the next repeat
+        # goes back no further than there (as a repeat start would say)
+        marks.append((origin + float(first.offset), SECOND_ENDING))
+        marks.append((origin + float(last.offset) + float(last.duration.quarterLength), REPEAT_START))
+    return sorted(set(marks))
 
 
 def _convert(score: music21.stream.Stream, name: str) -> pretty_midi.PrettyMIDI:

@@ -44,11 +44,14 @@ NAME = "music"
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
 # Positions per beat over ranges of beats (MidiTok's beat_res); a beat is the time signature's denominator.
 # 12 holds 16ths and eighth triplets in x/4 and x/8; durations to 4 beats at that resolution, then 4 per beat.
+# In x/2 a beat is a half note, whose 12 positions cannot hold 16ths, so x/2 bars are written as (2x)/4 bars:
+# the same length, quarter-note beats.
 BEAT_RES = {(0, 4): 12, (4, 12): 4}
 RESOLUTION = 12  # positions per beat (the finest of BEAT_RES)
+MAX_FOLD_BARS = 16  # the longest passage played twice in a row that is written once with repeat signs
 # The time signatures of folk tunes and chorales, as {denominator: numerators}; others become the nearest bar
 # MidiTok can write (it drops signatures it has no token for).
-TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [2, 3, 4]}
+TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6, 8]}
 TEMPO = 120.0  # quarter notes per minute of decoded pieces: scores' tempo marks are not part of the tune
 _TIME_SIGNATURE = re.compile(r"TimeSig_(\d+)/(\d+)")
 # The form tokens, after MidiTok's ids, in the order they are written at one bar line (a repeat ends before the
@@ -88,14 +91,17 @@ def _score(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
     merged.notes.sort(key=lambda n: (n.time, n.pitch))
     score.tracks.clear()
     score.tracks.append(merged)
+    for signature in score.time_signatures:
+        if signature.denominator == 2:  # 2/2 -> 4/4, 3/2 -> 6/4: same bar, beats MidiTok can divide into 16ths
+            signature.numerator, signature.denominator = 2 * signature.numerator, 4
     return score
 
 
 @register
 class MetricalCodec(Codec):
     """Pieces as REMI tokens, ids as MidiTok numbers them. BOS opens a training document and is the unprimed
-    context, EOS ends a piece, PAD is never used; `decode` gives a PrettyMIDI at 120 quarter notes per minute,
-    with the time signatures the tokens say, notes on `program`."""
+    context, EOS ends a piece (a sample ends there), PAD is never used; `decode` gives a PrettyMIDI at 120
+    quarter notes per minute, with the time signatures the tokens say, notes on `program`."""
 
     kind = "metrical"
     domain = NAME
@@ -125,7 +131,8 @@ class MetricalCodec(Codec):
 
     @property
     def special_ids(self) -> list[int]:
-        return [self._special(name) for name in SPECIAL_TOKENS]
+        """PAD and BOS, which a sample never writes; EOS is the end a sample may reach (`end_ids`)."""
+        return [self._special("PAD"), self._special("BOS")]
 
     @property
     def start_ids(self) -> list[int]:
@@ -148,7 +155,34 @@ class MetricalCodec(Codec):
         if not score.tracks[0].notes:
             return []
         sequence = self.tokenizer.encode(score)
-        return self._with_form(list((sequence[0] if isinstance(sequence, list) else sequence).ids), data)
+        ids = list((sequence[0] if isinstance(sequence, list) else sequence).ids)
+        if any(e.text in self._form for e in data.text_events):
+            return self._with_form(ids, data)
+        return self._folded(ids)
+
+    def _folded(self, ids: list[int]) -> list[int]:
+        """A piece written without repeat signs, with every passage of 2 to MAX_FOLD_BARS whole bars that is played
+        again at once, note for note, written once between `Repeat_start` and `Repeat_end` (the longest first):
+        the form the score would have had with repeat signs. Lossless, since decoding plays it out again; it
+        shows a model the form of songs written out in full (the Essen collection has no repeat signs)."""
+        bars: list[list[int]] = []
+        for token in ids:
+            if token == self._bar or not bars:
+                bars.append([])
+            bars[-1].append(token)
+        out: list[int] = []
+        i = 0
+        while i < len(bars):
+            length = next((n for n in range(min(MAX_FOLD_BARS, (len(bars) - i) // 2), 1, -1)
+                           if bars[i : i + n] == bars[i + n : i + 2 * n] and bars[i][0] == self._bar), 0)
+            if length:
+                out += [self._form[REPEAT_START], *(t for bar in bars[i : i + length] for t in bar),
+                        self._form[REPEAT_END]]
+                i += 2 * length
+            else:
+                out += bars[i]
+                i += 1
+        return out
 
     def _with_form(self, ids: list[int], pm: pretty_midi.PrettyMIDI) -> list[int]:
         """`ids` with each of the piece's form marks as a token before the first bar or note position at or after
@@ -195,7 +229,7 @@ class MetricalCodec(Codec):
         longer than `max_note_seconds` are shortened to it."""
         from seqgen.midi import pretty_midi
 
-        special = set(self.special_ids)
+        special = {*self.special_ids, *self.end_ids}
         written = [int(i) for i in ids if int(i) not in special]
         kept = [i for i in written if i < self._base]
         score = self.tokenizer.decode([kept]) if kept else None
@@ -228,7 +262,8 @@ class MetricalCodec(Codec):
         end = max(max(n.end for n in notes), bar_end * 60 / TEMPO)
         if pending:  # marks after the last note: at the end
             marks.setdefault(end, set()).update(pending)
-        segments = play_order(marks, min(n.start for n in notes), end, self._form)
+        # the piece starts at its first note, or at a repeat sign before it (a first bar of silence is repeated too)
+        segments = play_order(marks, min(min(n.start for n in notes), *marks), end, self._form)
         played = []
         at = segments[0][0]
         for a, b in segments:
@@ -292,9 +327,10 @@ def play_order(marks: dict[float, set[int]], start: float, end: float,
     ending is skipped for the second ending after it. Marks a model wrote out of place are played as far as they
     make sense and never loop: each repeat end is taken once."""
     begin_, end_, first_, second_ = (form[m] for m in (REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING))
+    marks = {**marks, start: marks.get(start, set()) & {begin_}}  # at the very start only a repeat start means anything
     times = sorted(t for t in marks if start <= t <= end)
     segments: list[tuple[float, float]] = []
-    pos, back_to, again, taken = start, start, False, set()
+    pos, back_to, again, taken, jumped_to = start, start, False, set(), None
     while True:
         here_at = next((t for t in times if t >= pos), None)
         if here_at is None:
@@ -302,10 +338,13 @@ def play_order(marks: dict[float, set[int]], start: float, end: float,
             return [(a, b) for a, b in segments if b > a]
         segments.append((pos, here_at))
         here, pos = marks[here_at], here_at
+        if here_at == jumped_to:  # back at a repeat's start: the previous section's end here is behind us
+            here = here - {end_}
+        jumped_to = None
         if end_ in here:
             if here_at not in taken:  # the first time at this repeat end: back to its start
                 taken.add(here_at)
-                pos, again = back_to, True
+                pos, again, jumped_to = back_to, True, back_to
                 continue
             again, back_to = False, here_at  # the repeat is done; the next starts here at the latest
         if begin_ in here and not again:

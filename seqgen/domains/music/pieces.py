@@ -28,7 +28,7 @@ from seqgen.domains.music.files import piece_sources, read_source
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.errors import SeqgenError, reason
 
-CACHE_VERSION = 3  # 2: pieces keep seconds, note counts, time signatures and pickups; 3: repeat signs
+CACHE_VERSION = 4  # 2: seconds, note counts, time signatures, pickups; 3: repeat signs; 4: written-out repeats folded
 PARALLEL_MIN_BYTES = 200_000  # below this much uncached music, worker start-up costs more than it saves
 
 
