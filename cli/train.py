@@ -32,11 +32,12 @@ def settings(command: Callable[..., Any]) -> Callable[..., Any]:
 HELP = f"""Train a model on DATA: files, folders, glob patterns or built-in corpus names.
 
 \b
-Music files (.mid .midi .abc .xml .mxl .musicxml .krn) train a note-event model; other files are read
-as UTF-8 text for a character model. Built-in corpora (see `seqgen datasets list`): folk, chorales
+Music files (.mid .midi .abc .xml .mxl .musicxml .krn) train a music model (metrical REMI tokens for
+scores and MIDI on a beat grid, performance events for other MIDI; --codec chooses); other files are
+read as UTF-8 text for a character model. Built-in corpora (see `seqgen datasets list`): folk, chorales
 (music) and folk-abc (text). Parsed music is cached, so only the first run over a corpus parses it.
 \b
-With no DATA: a {library_default("cell").upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as note events) for
+With no DATA: a {library_default("cell").upper()} on the `{DEFAULT_DATA}` corpus (folk tunes as metrical tokens) for
 {DEFAULT_DATA_BUDGET_S:.0f} s of training; then `seqgen sample --midi tune.mid` writes a new tune.
 \b
 Examples:

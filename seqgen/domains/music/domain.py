@@ -1,5 +1,6 @@
-"""The music domain: which files it reads, the note-event codec's options, pieces as primers and samples
-(--midi/--wav/--plot), whole pieces scored per event and per second, and what `info` says of its data."""
+"""The music domain: which files it reads, its codecs (metrical REMI, performance events) and their options,
+pieces as primers and samples (--midi/--wav/--plot), whole pieces scored per token, note and second, and what
+`info` says of its data."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ NAME = NoteEventCodec.domain
 FOLK = Corpus(
     name="folk",
     domain=NAME,
-    description="folk tunes as note events: Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs "
+    description="folk tunes: Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs "
                 "(Irish, Scottish) and the Essen folksong collection (mostly German), from ABC files",
     licence="public-domain tunes; transcriptions distributed with music21 (BSD-3-Clause corpus)",
     folders=("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong"),
@@ -50,7 +51,7 @@ FOLK = Corpus(
 CHORALES = Corpus(
     name="chorales",
     domain=NAME,
-    description="J. S. Bach's four-part chorales as note events (MusicXML and Humdrum files)",
+    description="J. S. Bach's four-part chorales (MusicXML and Humdrum files)",
     licence="public-domain music; encodings distributed with music21 (BSD-3-Clause corpus)",
     folders=("bach",),
     unit="chorales",
