@@ -86,6 +86,30 @@ class Codec(ABC):
         return f"{self.kind} ({self.vocab_size} tokens)"
 
 
+class FramedCodec(Codec):
+    """A codec whose documents run `<start>` tokens `<end>`: START (id 0) opens each one and is the context of an
+    unprimed sample, never sampled itself; END (id 1) closes it, and a sample stops there."""
+
+    START: ClassVar[int] = 0
+    END: ClassVar[int] = 1
+
+    def encode_document(self, document: Any) -> list[int]:
+        """Training form `[<start>, *tokens, <end>]`, so that documents never run into each other in a corpus."""
+        return [self.START, *self.encode(document), self.END]
+
+    @property
+    def special_ids(self) -> list[int]:
+        return [self.START]
+
+    @property
+    def start_ids(self) -> list[int]:
+        return [self.START]
+
+    @property
+    def end_ids(self) -> list[int]:
+        return [self.END]
+
+
 _REGISTRY: dict[str, type[Codec]] = {}
 
 

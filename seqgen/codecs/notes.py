@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seqgen.codecs.base import Codec, register
+from seqgen.codecs.base import FramedCodec, register
 
 if TYPE_CHECKING:  # imported lazily: pretty_midi (with fluidsynth) is slow to import and text users never need it
     from seqgen.midi import pretty_midi
 
-START, END, NOTE_ON, NOTE_OFF, TIME_SHIFT = 0, 1, 2, 130, 258  # first id of each block (see the module docstring)
+START, END = FramedCodec.START, FramedCodec.END
+NOTE_ON, NOTE_OFF, TIME_SHIFT = 2, 130, 258  # first id of each block (see the module docstring)
 _PEDAL_DOWN, _PEDAL_UP, _KEY_DOWN, _KEY_UP = range(4)  # how simultaneous events are ordered (as in Magenta)
 
 
@@ -84,7 +85,7 @@ def _sustained(inst: pretty_midi.Instrument) -> list[tuple[int, float, float, in
 
 
 @register
-class NoteEventCodec(Codec):
+class NoteEventCodec(FramedCodec):
     """MIDI performances <-> NOTE_ON / NOTE_OFF / TIME_SHIFT / VELOCITY event tokens framed by `<start>`/`<end>`."""
 
     kind = "note-event"
@@ -175,10 +176,6 @@ class NoteEventCodec(Codec):
                 current_bin = b
             ids.append(NOTE_ON + p)
         return ids
-
-    def encode_document(self, piece: pretty_midi.PrettyMIDI | Sequence[Note]) -> list[int]:
-        """Training form `[<start>, *events, <end>]`, so that pieces never run into each other in a corpus."""
-        return [START, *self.encode(piece), END]
 
     def events_to_notes(self, ids: Sequence[int], max_note_seconds: float | None = None) -> list[Note]:
         """Notes an event sequence plays (from `<start>`, up to `<end>`), tolerating the slips of sampled sequences.
@@ -279,18 +276,6 @@ class NoteEventCodec(Codec):
         if i < self.velocity_id:
             return f"TIME_SHIFT({(i - TIME_SHIFT + 1) * self.step_ms:g}ms)"
         return f"VELOCITY({i - self.velocity_id})"
-
-    @property
-    def special_ids(self) -> list[int]:
-        return [START]
-
-    @property
-    def start_ids(self) -> list[int]:
-        return [START]
-
-    @property
-    def end_ids(self) -> list[int]:
-        return [END]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "step_ms": self.step_ms, "max_shift_ms": self.max_shift_ms,

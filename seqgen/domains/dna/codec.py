@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from seqgen.codecs.base import Codec, register
+from seqgen.codecs.base import FramedCodec, register
 
 BASES = "ACGTNRYSWKMBDHV"  # the four bases, N, then the IUPAC two- and three-base ambiguity codes
-START, END, FIRST_BASE = 0, 1, 2
+START, END, FIRST_BASE = FramedCodec.START, FramedCodec.END, 2
 
 
 @register
-class NucleotideCodec(Codec):
+class NucleotideCodec(FramedCodec):
     """DNA bases <-> tokens; a record's training form is `<start>` + its bases + `<end>`."""
 
     kind = "nucleotide"
@@ -53,26 +53,11 @@ class NucleotideCodec(Codec):
     def encode(self, bases: str) -> list[int]:
         return self.encode_array(bases).tolist()
 
-    def encode_document(self, bases: str) -> list[int]:
-        return [START, *self.encode(bases), END]
-
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(BASES[i - FIRST_BASE] for i in ids if i >= FIRST_BASE)
 
     def token_name(self, token_id: int) -> str:
         return "<start>" if token_id == START else "<end>" if token_id == END else BASES[token_id - FIRST_BASE]
-
-    @property
-    def special_ids(self) -> list[int]:
-        return [START]
-
-    @property
-    def start_ids(self) -> list[int]:
-        return [START]
-
-    @property
-    def end_ids(self) -> list[int]:
-        return [END]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind}
