@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from seqgen.choices import CELLS, PRECISIONS
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from seqgen.domains.base import Domain
     from seqgen.presets import Preset
 
+T = TypeVar("T")
 BUDGETS = ("max_time", "max_steps", "epochs")  # a budget given replaces a preset's budgets rather than adding one
 
 
@@ -116,6 +117,13 @@ def options_of(cls: type) -> tuple[Option, ...]:
     return tuple(Option(name=f.name, role=role, **f.metadata["option"]) for f in fields(cls) if "option" in f.metadata)
 
 
+def from_known_fields(cls: type[T], d: Mapping[str, Any]) -> T:
+    """A dataclass built from a stored dict, keys it does not declare left out (a checkpoint written by another
+    seqgen version may hold more or fewer)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
 def _check_fields(obj: Any) -> None:
     """Check every declared setting of a config dataclass (a setting may be None where it is optional)."""
     for f in fields(obj):
@@ -157,8 +165,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
 
 @dataclass
@@ -210,8 +217,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
 
 MODEL_OPTIONS = options_of(ModelConfig)

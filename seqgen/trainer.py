@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import checkpoint, distributed
-from seqgen.config import TrainConfig
+from seqgen.config import TrainConfig, from_known_fields
 from seqgen.data import TBPTTBatches
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel, State, detach_state, evaluating
@@ -139,8 +139,7 @@ class LoopState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopState:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
 
 class Trainer:
