@@ -92,7 +92,8 @@ def _train(data: list[str | Path], val: list[str | Path], out: str | Path | None
     try:
         prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=settings.codec,
                            transpose=cfg.transpose, seed=cfg.seed, max_files=max_files,
-                           on_files=_file_progress(progress, data), read_options=settings.read, val=val)
+                           on_files=_file_progress(progress, data), read_options=settings.read, val=val,
+                           found=found)
     except ValueError as e:  # codec settings out of range
         raise SeqgenError(str(e)) from None
     _report_notes(progress, prepared.notes)

@@ -71,11 +71,13 @@ def _plurals(names: Sequence[str] | set[str] | dict[str, Any]) -> str:
 def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None = None, *,
             boundaries: bool = False, codec_options: dict[str, Any] | None = None, transpose: int = 0,
             seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None,
-            read_options: dict[str, Any] | None = None, val: Sequence[str | Path] | None = None) -> TrainingData:
+            read_options: dict[str, Any] | None = None, val: Sequence[str | Path] | None = None,
+            found: Inputs | None = None) -> TrainingData:
     """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain from
     `codec_options` (checked by seqgen.config.resolve); with one (a resume), the data must be of its domain.
-    Validation is the tail `val_fraction` of DATA, or with `val` all of that other data, read with the same codec."""
-    inputs = resolve(data, max_files)
+    Validation is the tail `val_fraction` of DATA, or with `val` all of that other data, read with the same codec.
+    `found`: DATA as `resolve(data, max_files)` already sorted it, so the folders are not searched twice."""
+    inputs = found or resolve(data, max_files)
     home = domains.get(inputs.domain)
     if codec is not None and codec.domain != inputs.domain:
         raise SeqgenError(f"{', '.join(map(str, data))}: is {inputs.domain}, but the model reads {codec.domain}")
