@@ -117,9 +117,14 @@ class MetricalCodec(Codec):
         names = [self.tokenizer[i] for i in range(self._base)] + list(FORM_TOKENS.values())
         self._pitch = np.array([int(n[6:]) if n.startswith("Pitch_") else -1 for n in names])
         self._pitch_id = {int(p): i for i, p in enumerate(self._pitch) if p >= 0}
-        # seconds each token moves time on: a bar's time signature token carries the bar (n beats of 4/d quarters)
-        bars = [_TIME_SIGNATURE.fullmatch(n) for n in names]
-        self._seconds = np.array([int(m[1]) * 4 / int(m[2]) * 60 / TEMPO if m else 0.0 for m in bars])
+        # per id, read off the names once: a time signature's bar and beat in quarters (n beats of 4/d quarters;
+        # 0 for other tokens), a position's index in the bar (-1 for other tokens)
+        signatures = [_TIME_SIGNATURE.fullmatch(n) for n in names]
+        self._bar_quarters = np.array([int(m[1]) * 4 / int(m[2]) if m else 0.0 for m in signatures])
+        self._beat_quarters = np.array([4 / int(m[2]) if m else 0.0 for m in signatures])
+        self._position = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
+        # seconds each token moves time on: a bar's time signature token carries the bar
+        self._seconds = self._bar_quarters * 60 / TEMPO
 
     # --- vocabulary -------------------------------------------------------------------------------------
     @property
@@ -207,16 +212,14 @@ class MetricalCodec(Codec):
         times: list[float | None] = []
         start, length, beat, bars = 0.0, 4.0, 1.0, 0
         for token in ids:
-            name = self.token_name(token) if token < self._base else ""
             when = None
-            if name == "Bar_None":
+            if token == self._bar:
                 start, bars = (start + length if bars else 0.0), bars + 1
                 when = start
-            elif name.startswith("TimeSig_"):
-                numerator, denominator = map(int, name[8:].split("/"))
-                length, beat = numerator * 4 / denominator, 4 / denominator
-            elif name.startswith("Position_"):
-                when = start + int(name[9:]) / RESOLUTION * beat
+            elif self._bar_quarters[token]:
+                length, beat = self._bar_quarters[token], self._beat_quarters[token]
+            elif self._position[token] >= 0:
+                when = start + self._position[token] / RESOLUTION * beat
             times.append(when)
         return times, start + length if bars else 0.0
 
