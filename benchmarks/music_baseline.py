@@ -1,11 +1,13 @@
-"""Held-out NLL per event of a music checkpoint next to simple baselines on exactly the same tokens.
+"""Held-out bits per note and per second of music for music checkpoints, each next to n-gram baselines on its tokens.
 
-The checkpoint's own validation pieces (same corpus, codec and split as training) are scored three
-ways: by the trained model, by a unigram model and by an interpolated Kneser-Ney n-gram model, both
-counted on the untransposed training pieces. Every piece is scored from its <start> token through its
-<end> token. Prints one JSON object.
+For each checkpoint, the pieces its training held out (same corpus, codec and split as training) are scored
+three ways: by the trained model, by an interpolated Kneser-Ney n-gram model and by a unigram model, both
+counted on the untransposed training pieces. Every piece is scored from its <start> token through its <end>
+token. Bits per note (notes as the file writes them) and bits per second of music do not depend on how the
+music was tokenized, so checkpoints with different codecs compare on them; the pieces are the same ones
+wherever both codecs read the same pieces (the table shows how many pieces each held out, and their notes).
 
-    python benchmarks/music_baseline.py -c checkpoints/chorales-lstm --order 5
+    python benchmarks/music_baseline.py -c checkpoints/folk-remi -c checkpoints/folk-performance --order 5
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 
 import seqgen
-from seqgen.domains.music.data import PieceStream
-from seqgen.inputs import prepare
-from seqgen.score import score_sequences
+from seqgen.domains.music.data import split_pieces
+from seqgen.domains.music.pieces import encode_files
+from seqgen.inputs import resolve
+from seqgen.score import LN2, score_sequences
 
 PAD = -1  # left padding, so n-grams at a piece's start have a context of their own
 
@@ -87,41 +90,70 @@ class KneserNey:
         return total / count
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-c", "--checkpoint", required=True)
-    ap.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
-    args = ap.parse_args()
-    model = seqgen.load(args.checkpoint, device="cpu")
+def held_out(model: seqgen.Model) -> tuple[list[list[int]], list[list[int]], int, float]:
+    """The checkpoint's training and validation pieces as [<start>, ..., <end>] token lists (untransposed), and
+    the validation pieces' notes and seconds of music."""
     cfg, codec = model.config, model.codec
-    data = prepare(cfg["data"]["inputs"], cfg["train"]["val_fraction"], codec, seed=cfg["train"]["seed"],
-                   max_files=cfg["data"].get("max_files"))
-    if not isinstance(data.train, PieceStream):
-        raise SystemExit("this baseline compares music checkpoints trained on several pieces")
-    start = codec.start_ids[0]
-    train = [d.tolist() for d in data.train.docs]
-    val = [p.tolist() for p in np.split(data.val, np.where(data.val == start)[0][1:])]
+    if cfg["data"].get("val_inputs") or cfg["train"]["val_fraction"] <= 0:
+        raise SystemExit(f"{model.path}: validated on --val data; this benchmark needs a held-out split")
+    inputs = resolve(cfg["data"]["inputs"], cfg["data"].get("max_files"))
+    files = [f for c in inputs.corpora for f in c.files(cfg["data"].get("max_files"))] + inputs.files
+    pieces = encode_files(files, codec)
+    train_idx, val_idx = split_pieces(len(pieces.tokens), cfg["train"]["val_fraction"])
+    if not train_idx or not val_idx:
+        raise SystemExit(f"{model.path}: trained on a single piece; this benchmark compares whole pieces")
+    doc = [[*codec.start_ids, *t.tolist(), *codec.end_ids] for t in pieces.tokens]
+    return ([doc[i] for i in train_idx], [doc[i] for i in val_idx], sum(pieces.notes[i] for i in val_idx),
+            sum(pieces.seconds[i] for i in val_idx))
+
+
+def measure(path: str, order: int) -> dict:
+    """Total held-out NLL of the model, the n-gram and the unigram model, per event, note and second."""
+    model = seqgen.load(path, device="cpu")
+    codec = model.codec
+    train, val, notes, seconds = held_out(model)
+    events = sum(len(v) - 1 for v in val)
     t0 = time.perf_counter()
-    results = score_sequences(model.net, [v[1:] for v in val], [start])
-    model_nll = -sum(r.logprob for r in results) / sum(r.tokens for r in results)
+    results = score_sequences(model.net, [v[1:] for v in val], codec.start_ids)
+    nll = {"model": -sum(r.logprob for r in results) / events}
     t_model = time.perf_counter() - t0
     t0 = time.perf_counter()
-    kn = KneserNey(train, args.order, codec.vocab_size)
-    kn_nll = kn.nll(val)
+    nll[f"kneser_ney_{order}"] = KneserNey(train, order, codec.vocab_size).nll(val)
     t_kn = time.perf_counter() - t0
-    val_events = sum(len(v) - 1 for v in val)
-    seconds = sum(codec.seconds(v) for v in val)
-    print(json.dumps({
-        "checkpoint": str(model.path), "train_pieces": len(train), "val_pieces": len(val),
-        "val_events": val_events, "val_seconds": round(seconds, 1),
-        "model_nll_per_event": round(model_nll, 4),
-        "trainer_best_val_loss": cfg["progress"].get("best_val_loss"),
-        f"kneser_ney_{args.order}gram_nll_per_event": round(kn_nll, 4),
-        "unigram_nll_per_event": round(unigram_nll(train, val, codec.vocab_size), 4),
-        "uniform_nll_per_event": round(math.log(codec.vocab_size), 4),
-        "model_nll_per_second": round(model_nll * val_events / seconds, 2),
+    nll["unigram"] = unigram_nll(train, val, codec.vocab_size)
+    return {
+        "checkpoint": str(model.path), "codec": codec.describe(), "train_pieces": len(train),
+        "val_pieces": len(val), "val_events": events, "val_notes": notes, "val_seconds": round(seconds, 1),
+        "trainer_best_val_loss": model.config["progress"].get("best_val_loss"),
+        "nll_per_event": {k: round(v, 4) for k, v in nll.items()},
+        "bits_per_note": {k: round(v * events / notes / LN2, 3) for k, v in nll.items()},
+        "bits_per_second": {k: round(v * events / seconds / LN2, 2) for k, v in nll.items()},
         "seconds": {"model_scoring": round(t_model, 2), "kneser_ney": round(t_kn, 2)},
-    }, indent=2))
+    }
+
+
+def table(rows: list[dict], order: int) -> str:
+    """The measurements as a markdown table, one row per checkpoint."""
+    kn = f"kneser_ney_{order}"
+    lines = ["| checkpoint | held-out pieces | notes | events/note | bits/note: model | "
+             f"{order}-gram KN | unigram | bits/s: model | {order}-gram KN |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        b, s = r["bits_per_note"], r["bits_per_second"]
+        lines.append(f"| {r['checkpoint']} | {r['val_pieces']} | {r['val_notes']:,} | "
+                     f"{r['val_events'] / r['val_notes']:.2f} | {b['model']:.3f} | {b[kn]:.3f} | {b['unigram']:.3f} | "
+                     f"{s['model']:.2f} | {s[kn]:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-c", "--checkpoint", action="append", required=True, help="a music checkpoint (repeatable)")
+    ap.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per checkpoint instead of a table")
+    args = ap.parse_args()
+    rows = [measure(c, args.order) for c in args.checkpoint]
+    print("\n".join(json.dumps(r, indent=2) for r in rows) if args.json else table(rows, args.order))
 
 
 if __name__ == "__main__":

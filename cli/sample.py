@@ -22,6 +22,7 @@ Examples:
   seqgen sample --midi tune.mid --wav tune.wav
   seqgen sample -c checkpoints/chorales-gru --midi out.mid --num 3 --seconds 60 -T 0.9
   seqgen sample --prime-midi opening.mid --midi continued.mid --plot continued.png
+  seqgen sample --meter 6/8 --key D --tempo 110 --midi jig.mid --num 4
   seqgen sample -c checkpoints/tinyshakespeare-gru --prime "ROMEO:" --length 300 -T 0.6
   seqgen sample -c checkpoints/folk-abc-gru --prime "X:1" --stop $'\\n\\n' --midi tune.mid
 """
@@ -59,6 +60,10 @@ Examples:
               help="Draw each sample as a piano roll (PNG).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"Write the samples to files. {flag_help('sample --out')}.")
+@click.option("--meter", default=None, help=f"{flag_help('sample --meter')}.")
+@click.option("--key", default=None, help=f"{flag_help('sample --key')}.")
+@click.option("--tempo", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"{flag_help('sample --tempo')}.")
 @click.option("--max-note-seconds", type=click.FloatRange(min=0), default=MAX_NOTE_SECONDS, show_default=True,
               help="Music: end notes the model leaves sounding longer than this (0: keep them as sampled).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (text, or files and note counts).")
@@ -70,13 +75,15 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
            temperature: float, top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None,
            num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
-           out: Path | None, max_note_seconds: float, as_json: bool, int8: bool, device: str) -> None:
+           out: Path | None, meter: str | None, key: str | None, tempo: float | None, max_note_seconds: float,
+           as_json: bool, int8: bool, device: str) -> None:
     """Generate, then print (text) or write files (music, waveforms): the model's domain writes them."""
     from seqgen.domains.base import Report, SampleRequest, SampleRun
 
     model = seqgen.load(checkpoint, device=device)
     request = SampleRequest(num, prime, prime_midi, {"midi": midi, "wav": wav, "plot": plot, "out": out},
-                            max_note_seconds or None, as_json)
+                            max_note_seconds or None, as_json, {"meter": meter, "key": key, "tempo": tempo})
+    model.home.check_asked(model, request)
     model.home.check_sample_request(model, request)
     chosen = seed is None
     seed = secrets.randbits(31) if chosen else seed
@@ -86,7 +93,8 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
                                     prime=prime_given, seed=seed, stop=stop, seconds=seconds,
                                     min_length=min_length, int8=int8)
     samples = model.home.decode_samples(model.codec, prime_given, primer, outs,
-                                        max_note_seconds=request.max_note_seconds)
+                                        max_note_seconds=request.max_note_seconds,
+                                        **({"tempo": tempo} if tempo is not None else {}))
     took = time.perf_counter() - start
     if chosen:
         click.echo(f"seed: {seed} (pass --seed {seed} to repeat these samples)", err=True)

@@ -82,7 +82,8 @@ class Model:
         seed = secrets.randbits(31) if seed is None else seed
         try:
             outs = generate(self.net, primer, length, num, temperature, top_k, top_p, seed,
-                            banned=self.codec.special_ids + self.home.untrained_ids(self.codec, self.config),
+                            banned=self.codec.special_ids + self.home.untrained_ids(self.codec, self.config)
+                            + self.home.prime_bans(self.codec, prime),
                             stops=stops, costs=costs, budget=budget, min_length=min_length,
                             weights="int8" if int8 else "fp32")
         except ValueError as e:

@@ -53,3 +53,31 @@ def test_kneser_ney_baseline_is_a_distribution_and_learns_a_pattern():
         assert sum(kn.prob(history, w) for w in range(10)) == pytest.approx(1.0, abs=1e-9)
     assert kn.prob((5, 6), 7) > 0.9 and kn.prob((5, 6), 5) < 0.05
     assert kn.nll([[0, 5, 6, 7, 1]]) < mb.unigram_nll(train, [[0, 5, 6, 7, 1]], 10)
+
+
+def test_music_baseline_scores_the_held_out_pieces_per_note_and_second(tmp_path, monkeypatch):
+    """Ten one-scale tunes in ten keys: two are held out; the figures are per note and second of those two."""
+    from test_music_train import write_tune
+
+    import seqgen
+    from seqgen.score import LN2
+
+    monkeypatch.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "tunes"
+    data.mkdir()
+    for key in range(10):
+        write_tune(data / f"tune{key}.mid", key - 4)  # 64 notes of 0.2 s each
+    out = tmp_path / "model"
+    seqgen.train(data, out, max_steps=40, cell="gru", layers=1, hidden=32, batch_size=4, seq_len=32, eval_every=40,
+                 codec="performance", val_fraction=0.2, device="cpu")
+    mb = _baseline_module()
+    r = mb.measure(str(out), order=3)
+    assert r["val_pieces"] == 2 and r["train_pieces"] == 8
+    assert r["val_notes"] == 128 and r["val_seconds"] == pytest.approx(25.6, abs=0.05)
+    for name, nll in r["nll_per_event"].items():
+        assert r["bits_per_note"][name] == pytest.approx(nll * r["val_events"] / 128 / LN2, abs=1e-3)
+        assert r["bits_per_second"][name] == pytest.approx(nll * r["val_events"] / 25.6 / LN2, abs=0.05)
+    # the same scale in every key: an n-gram of three events knows far more than event frequencies do
+    assert r["nll_per_event"]["kneser_ney_3"] < r["nll_per_event"]["unigram"] - 0.5
+    table = mb.table([r], 3)
+    assert table.splitlines()[2].startswith(f"| {out} | 2 | 128 |")

@@ -61,7 +61,7 @@ def test_scores_round_trip_exactly_with_their_time_signature(codec: MetricalCode
 def test_the_pickup_sits_at_the_end_of_bar_zero(codec: MetricalCodec) -> None:
     ids = codec.encode(abc_to_midi(f"X:1\nT:t\n{PICKUP}\n"))
     names = [codec.token_name(i) for i in ids]
-    assert names[:5] == ["Bar_None", "TimeSig_2/4", "Position_18", "Pitch_67", "Duration_0.6.12"]
+    assert names[:6] == ["Key_C", "Bar_None", "TimeSig_2/4", "Position_18", "Pitch_67", "Duration_0.6.12"]
     assert names.count("Bar_None") == 3
     assert codec.seconds(ids) == 3 * 2 * SECONDS_PER_QUARTER  # three bars of two quarters
 

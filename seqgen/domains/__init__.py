@@ -44,6 +44,11 @@ def owners(option: str) -> str:
                    if option in d.data_flags or any(o.name == option for o in d.options)])
 
 
+def sample_owners(flag: str) -> str:
+    """The domains whose models take a `seqgen sample` flag of their own (`sample_flags`), for messages."""
+    return joined([d.name for d in DOMAINS.values() if flag in d.sample_flags])
+
+
 def having(capability: str) -> str:
     """The domains with a method of this name, for messages."""
     return joined([d.name for d in DOMAINS.values() if hasattr(d, capability)])

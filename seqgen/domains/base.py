@@ -88,6 +88,7 @@ class SampleRequest:
     outputs: dict[str, Path | None] = field(default_factory=dict)  # "midi", "wav", "plot", "out"
     max_note_seconds: float | None = None
     as_json: bool = False
+    asked: dict[str, Any] = field(default_factory=dict)  # what a new piece is asked to be: {"meter": "6/8", ...}
 
     def wants(self, *names: str) -> bool:
         """Whether any of these outputs was asked for."""
@@ -162,6 +163,7 @@ class Domain(ABC):
     # samples become), shown in that command's --help; so a new domain adds its help without touching the CLI.
     flag_help: ClassVar[dict[str, str]] = {}
     corpora: ClassVar[tuple[Corpus, ...]] = ()  # built-in corpora of this domain
+    sample_flags: ClassVar[tuple[str, ...]] = ()  # `seqgen sample` flags only it takes (SampleRequest.asked)
 
     def claims(self, path: Path) -> bool:
         """Whether a file is this domain's by its name (case-insensitive)."""
@@ -194,6 +196,10 @@ class Domain(ABC):
         """Ids the training data never held, which a sample must not wander into."""
         return []
 
+    def prime_bans(self, codec: Codec, prime: Any) -> list[int]:
+        """Ids a sample must not write because of what the primer asks (a music piece's metre)."""
+        return []
+
     @abstractmethod
     def decode_samples(self, codec: Codec, prime: Any, primer: list[int], outs: list[list[int]],
                        **options: Any) -> list[Any]:
@@ -206,6 +212,15 @@ class Domain(ABC):
     @abstractmethod
     def check_sample_request(self, model: Model, request: SampleRequest) -> None:
         """Refuse options this domain does not take, before anything is generated."""
+
+    def check_asked(self, model: Model, request: SampleRequest) -> None:
+        """Refuse the `asked` flags of other domains (--meter for a text model), naming the domains that take them."""
+        from seqgen import domains
+
+        for flag, value in request.asked.items():
+            if value is not None and flag not in self.sample_flags:
+                raise SeqgenError(f"--{flag} is for {domains.sample_owners(flag)} models; {model.path} is a "
+                                  f"{self.name} model")
 
     @abstractmethod
     def write_samples(self, model: Model, request: SampleRequest, run: SampleRun, report: Report) -> None:

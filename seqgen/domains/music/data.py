@@ -39,12 +39,9 @@ def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSett
         why = f"; e.g. {pieces.skipped[0]}" if pieces.skipped else ""
         raise SeqgenError(f"no usable music in {len(files)} file(s): {len(pieces.skipped)} piece(s) failed to "
                           f"parse or had no notes{why}")
-    order = list(range(len(pieces.tokens)))
-    random.Random(0).shuffle(order)  # a fixed validation set, spread over the whole collection
-    n_val = min(len(order) - 1, max(1, round(len(order) * val_fraction))) if val_fraction > 0 else 0
-    train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
+    train_idx, val_idx = split_pieces(len(pieces.tokens), val_fraction)
     docs = [_document(codec, t) for t in pieces.tokens]
-    if n_val == 0 and val_fraction > 0:  # a single piece: its tail validates
+    if not val_idx and val_fraction > 0:  # a single piece: its tail validates
         train_part, val = split_stream(docs[0], val_fraction)
         train: TokenStream = train_part
     else:
@@ -63,6 +60,16 @@ def read_music_data(inputs: Inputs, codec: EventCodec | None, settings: ReadSett
                "tokens": int(sum(len(d) for d in docs)), "train_tokens": int(n_train), "val_tokens": int(len(val)),
                "val_pieces": len(val_idx), "transpose": settings.transpose, "pitch_range": [int(low), int(high)]}
     return TrainingData(codec, train, val, summary, notes + _skip_notes(pieces))
+
+
+def split_pieces(count: int, val_fraction: float) -> tuple[list[int], list[int]]:
+    """Indices of the training and the validation pieces among `count` pieces: a fixed random `val_fraction` of
+    them (at least one, never all) validates, spread over the whole collection. Fixed, so that a resumed run and
+    benchmarks/music_baseline.py hold out the same pieces."""
+    order = list(range(count))
+    random.Random(0).shuffle(order)
+    n_val = min(count - 1, max(1, round(count * val_fraction))) if val_fraction > 0 else 0
+    return order[: count - n_val], order[count - n_val :]
 
 
 def music_codec(files: Sequence[Path], options: dict[str, Any]) -> tuple[EventCodec, str]:

@@ -29,6 +29,7 @@ from seqgen.domains.base import (
 from seqgen.domains.music.data import CODECS, read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
 from seqgen.domains.music.metrical import MetricalCodec
+from seqgen.domains.music.opening import Opening, at_tempo, check_tempo, opening_bans, opening_ids
 from seqgen.domains.music.output import read_piece, write_pieces
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
@@ -98,18 +99,32 @@ class MusicDomain(Domain):
     flag_help = {"sample": "A music model writes them: --midi OUT.mid (with --num N: OUT-1.mid ... OUT-N.mid), --wav "
                            "OUT.wav (real instruments through a General MIDI soundfont: FluidSynth where it is "
                            "installed, else rustysynth, which comes with seqgen) and --plot OUT.png (a piano roll).",
-                 "sample --min-length": f"music with the metrical codec {min_metrical_tokens}"}
+                 "sample --min-length": f"music with the metrical codec {min_metrical_tokens}",
+                 "sample --meter": "the time signature every bar of a new piece has, e.g. 6/8, 4/4, 3/4 (metrical "
+                                   "models)",
+                 "sample --key": "the key a new piece is in, e.g. D, Bm, F# minor (metrical models; a "
+                                 "--prime-midi piece is moved to it)",
+                 "sample --tempo": "quarter notes per minute the written piece is played at (metrical models; "
+                                   "default 120)"}
     corpora = (FOLK, CHORALES)
+    sample_flags = ("meter", "key", "tempo")
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         return read_music_data(inputs, codec, settings)
 
     # --- sampling -----------------------------------------------------------------------------------
     def primer_ids(self, model: Model, prime: Any) -> list[int]:
-        """A MIDI/score file's first piece, or a PrettyMIDI, as events."""
+        """A MIDI/score file's first piece, or a PrettyMIDI, as events; an `Opening` as its piece moved to the key
+        it asks for, or that key's token."""
         if prime is None:
             return []
+        if isinstance(prime, Opening):
+            return opening_ids(model.codec, prime)
         return model.codec.encode(prime if isinstance(prime, pretty_midi.PrettyMIDI) else read_piece(Path(prime)))
+
+    def prime_bans(self, codec: Codec, prime: Any) -> list[int]:
+        """An `Opening`'s metre: every other time signature."""
+        return opening_bans(codec, prime) if isinstance(prime, Opening) else []
 
     def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
         """Each sample stops before its time shifts pass `seconds`."""
@@ -132,18 +147,25 @@ class MusicDomain(Domain):
 
     def decode_samples(self, codec: Codec, prime: Any, primer: list[int], outs: list[list[int]],
                        **options: Any) -> list[pretty_midi.PrettyMIDI]:
-        """PrettyMIDI pieces, primer included; notes held longer than `max_note_seconds` are ended."""
+        """PrettyMIDI pieces, primer included; notes held longer than `max_note_seconds` are ended; a metrical
+        model's pieces are played at `tempo` quarter notes per minute (default 120)."""
         limit = options.get("max_note_seconds", MAX_NOTE_SECONDS)
-        return [codec.decode(primer + ids, limit) for ids in outs]
+        tempo = options.get("tempo")
+        if tempo is not None:
+            check_tempo(codec)
+        pieces = [codec.decode(primer + ids, limit) for ids in outs]
+        return [at_tempo(pm, tempo) for pm in pieces] if tempo is not None else pieces
 
-    def sample_prime(self, request: SampleRequest) -> Any:
-        return request.prime_file
+    def sample_prime(self, request: SampleRequest) -> Opening:
+        return Opening(request.prime_file, request.asked.get("meter"), request.asked.get("key"))
 
     def check_sample_request(self, model: Model, request: SampleRequest) -> None:
         if request.wants("out"):
             raise SeqgenError("--out writes waveform samples; this model is not a waveform model")
         if request.prime is not None:
             raise SeqgenError("--prime is text; a music model continues a piece given with --prime-midi FILE")
+        if request.asked.get("tempo") is not None:
+            check_tempo(model.codec)
         if not request.wants("midi", "wav", "plot"):
             raise SeqgenError(f"{model.path} is a music model: give --midi OUT.mid, --wav OUT.wav and/or "
                               "--plot OUT.png to receive its samples")

@@ -15,7 +15,10 @@ MidiTok does the tokenization; written here, and why:
 * form, the folk-rnn way: four tokens after MidiTok's, `Repeat_start`, `Repeat_end`, `Ending_1`, `Ending_2`,
   written before the bar or note position where the score has a repeat sign or an ending (files.score_to_midi
   keeps them as text events). A model that writes `Repeat_end` after eight bars gets those eight bars again,
-  exactly; `decode` plays the repeats out as a musician would (see `play_order`).
+  exactly; `decode` plays the repeats out as a musician would (see `play_order`);
+* the key, as a conditioning token: 24 `Key_D`, `Key_Bm`, ... tokens after the form tokens, one opening every
+  piece (the key its notes fit best, see keys.estimate_key; transposition moves it with the notes). A sample
+  primed with `Key_D` is asked for a tune in D; the decoder writes the key as the MIDI file's key signature.
 miditok imports torch and takes about a second: it is imported when a metrical codec is first built.
 """
 
@@ -33,6 +36,7 @@ import numpy as np
 
 from seqgen.codecs.base import Codec, register
 from seqgen.domains.music.files import DEFAULT_VELOCITY, FIRST_ENDING, REPEAT_END, REPEAT_START, SECOND_ENDING
+from seqgen.domains.music.keys import KEY_NAMES, estimate_key
 
 if TYPE_CHECKING:
     import miditok
@@ -99,22 +103,25 @@ def _score(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
 
 @register
 class MetricalCodec(Codec):
-    """Pieces as REMI tokens, ids as MidiTok numbers them. BOS opens a training document and is the unprimed
-    context, EOS ends a piece (a sample ends there), PAD is never used; `decode` gives a PrettyMIDI at 120
-    quarter notes per minute, with the time signatures the tokens say, notes on `program`."""
+    """Pieces as REMI tokens, ids as MidiTok numbers them, then the form tokens and (with `keys`) the key tokens.
+    BOS opens a training document and is the unprimed context, EOS ends a piece (a sample ends there), PAD is
+    never used; `decode` gives a PrettyMIDI at 120 quarter notes per minute, with the time signatures and key
+    the tokens say, notes on `program`. `keys` False is the vocabulary of checkpoints from before key tokens."""
 
     kind = "metrical"
     domain = NAME
 
-    def __init__(self, program: int = 0, *, params: dict[str, Any] | None = None):
+    def __init__(self, program: int = 0, *, keys: bool = True, params: dict[str, Any] | None = None):
         if not (isinstance(program, int) and 0 <= program <= 127):
             raise ValueError(f"program must be a General MIDI program 0-127, got {program!r}")
-        self.program = program
+        self.program, self.keys = program, keys
         self.tokenizer = _tokenizer(params)
-        self._base = len(self.tokenizer)  # form tokens follow MidiTok's
+        self._base = len(self.tokenizer)  # form tokens follow MidiTok's, key tokens follow them
         self._form = {mark: self._base + k for k, mark in enumerate(FORM_TOKENS)}
+        self._key_base = self._base + len(FORM_TOKENS)
+        self._extra = list(FORM_TOKENS.values()) + ([f"Key_{k}" for k in KEY_NAMES] if keys else [])
         self._bar = self.tokenizer.vocab["Bar_None"]
-        names = [self.tokenizer[i] for i in range(self._base)] + list(FORM_TOKENS.values())
+        names = [self.tokenizer[i] for i in range(self._base)] + self._extra
         self._pitch = np.array([int(n[6:]) if n.startswith("Pitch_") else -1 for n in names])
         self._pitch_id = {int(p): i for i, p in enumerate(self._pitch) if p >= 0}
         # per id, read off the names once: a time signature's bar and beat in quarters (n beats of 4/d quarters;
@@ -125,11 +132,13 @@ class MetricalCodec(Codec):
         self._position = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
         # seconds each token moves time on: a bar's time signature token carries the bar
         self._seconds = self._bar_quarters * 60 / TEMPO
+        # "6/8" -> the id of TimeSig_6/8
+        self.meters = {f"{m[1]}/{m[2]}": i for i, m in enumerate(signatures) if m}
 
     # --- vocabulary -------------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        return self._base + len(FORM_TOKENS)
+        return self._base + len(self._extra)
 
     def _special(self, name: str) -> int:
         return self.tokenizer.vocab[f"{name}_None"]
@@ -149,21 +158,36 @@ class MetricalCodec(Codec):
 
     def token_name(self, token_id: int) -> str:
         token_id = int(token_id)
-        return self.tokenizer[token_id] if token_id < self._base else list(FORM_TOKENS.values())[token_id - self._base]
+        return self.tokenizer[token_id] if token_id < self._base else self._extra[token_id - self._base]
+
+    def key_id(self, key: int) -> int | None:
+        """The token that opens a piece in key number `key` (see seqgen.domains.music.keys); None without key
+        tokens."""
+        return self._key_base + key if self.keys else None
+
+    def first_bar(self, meter: str) -> list[int]:
+        """The tokens that open a piece's first bar in `meter` ("6/8", one of `meters`)."""
+        return [self._bar, self.meters[meter]]
+
+    def key_of(self, ids: Sequence[int]) -> int | None:
+        """The key number a token sequence's key token names (its first), or None."""
+        return next((int(i) - self._key_base for i in ids if self.keys and int(i) >= self._key_base), None)
 
     # --- pieces <-> tokens --------------------------------------------------------------------------------
     def encode(self, data: pretty_midi.PrettyMIDI) -> list[int]:
-        """A piece's REMI tokens without boundary tokens ([] without notes); all pitched tracks as one stream,
-        drums left out. Bars count from the piece's time 0, so a score read with its pickup shifted (see
-        files.score_to_midi) starts its pickup late in bar 0."""
+        """A piece's tokens without boundary tokens ([] without notes): its key, then REMI with form tokens; all
+        pitched tracks as one stream, drums left out. Bars count from the piece's time 0, so a score read with
+        its pickup shifted (see files.score_to_midi) starts its pickup late in bar 0."""
         score = _score(data)
         if not score.tracks[0].notes:
             return []
         sequence = self.tokenizer.encode(score)
         ids = list((sequence[0] if isinstance(sequence, list) else sequence).ids)
-        if any(e.text in self._form for e in data.text_events):
-            return self._with_form(ids, data)
-        return self._folded(ids)
+        marked = any(e.text in self._form for e in data.text_events)
+        ids = self._with_form(ids, data) if marked else self._folded(ids)
+        notes = [n for inst in data.instruments if not inst.is_drum for n in inst.notes]
+        key = estimate_key([n.pitch for n in notes], [n.end - n.start for n in notes]) if self.keys else None
+        return ids if key is None else [self.key_id(key), *ids]
 
     def _folded(self, ids: list[int]) -> list[int]:
         """A piece written without repeat signs, with every passage of 2 to MAX_FOLD_BARS whole bars that is played
@@ -228,8 +252,8 @@ class MetricalCodec(Codec):
         return [*self.start_ids, *self.encode(piece), *self.end_ids]
 
     def decode(self, ids: Sequence[int], max_note_seconds: float | None = None) -> pretty_midi.PrettyMIDI:
-        """Tokens -> a one-instrument PrettyMIDI (special tokens dropped), its repeats played out; notes held
-        longer than `max_note_seconds` are shortened to it."""
+        """Tokens -> a one-instrument PrettyMIDI (special tokens dropped) with the tokens' time signatures and key
+        signature, its repeats played out; notes held longer than `max_note_seconds` are shortened to it."""
         from seqgen.midi import pretty_midi
 
         special = {*self.special_ids, *self.end_ids}
@@ -244,6 +268,9 @@ class MetricalCodec(Codec):
                 note.velocity = DEFAULT_VELOCITY  # REMI here carries no loudness: scores' notes are played at 90
                 if max_note_seconds:
                     note.end = min(note.end, note.start + max_note_seconds)
+        key = self.key_of(written)
+        if key is not None:
+            pm.key_signature_changes = [pretty_midi.KeySignature(key, 0.0)]
         return self._play_out(pm, written) if score is not None else pm
 
     def _play_out(self, pm: pretty_midi.PrettyMIDI, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
@@ -253,7 +280,7 @@ class MetricalCodec(Codec):
         pending: list[int] = []
         times, bar_end = self._times(ids)
         for token, when in zip(ids, times, strict=True):
-            if token >= self._base:
+            if self._base <= token < self._key_base:
                 pending.append(token)
             elif when is not None and pending:
                 marks.setdefault(when * 60 / TEMPO, set()).update(pending)
@@ -295,6 +322,10 @@ class MetricalCodec(Codec):
         moved = pitches >= 0
         low, high = min(self._pitch_id), max(self._pitch_id)
         out[moved] = [self._pitch_id[min(max(int(p) + semitones, low), high)] for p in pitches[moved]]
+        if self.keys:  # a key moves with its notes and keeps its mode
+            keys = out >= self._key_base
+            key = out[keys].astype(np.int64) - self._key_base
+            out[keys] = self._key_base + (key // 12) * 12 + (key + semitones) % 12
         return out
 
     def pitch_span(self, ids: np.ndarray) -> tuple[int, int] | None:
@@ -308,18 +339,18 @@ class MetricalCodec(Codec):
     # --- serialisation ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the program and MidiTok's own dict of the tokenizer (its whole configuration)."""
-        return {"kind": self.kind, "program": self.program, "miditok": self.tokenizer.to_dict()}
+        return {"kind": self.kind, "program": self.program, "keys": self.keys, "miditok": self.tokenizer.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MetricalCodec:
-        return cls(d.get("program", 0), params=d["miditok"])
+        return cls(d.get("program", 0), keys=d.get("keys", False), params=d["miditok"])
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled (to music-parsing worker processes) as its JSON dict."""
         return MetricalCodec.from_dict, (self.to_dict(),)
 
     def describe(self) -> str:
-        return f"metrical REMI ({self.vocab_size} tokens)"
+        return f"metrical REMI ({self.vocab_size} tokens{', key tokens' if self.keys else ''})"
 
 
 def play_order(marks: dict[float, set[int]], start: float, end: float,

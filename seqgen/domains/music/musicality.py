@@ -31,6 +31,7 @@ DEFAULT_QUARTERS_PER_BAR = 4.0  # 4/4 unless a time signature says otherwise
 GRID_PER_QUARTER = 4  # 16th notes
 GRID_TOLERANCE = 1 / 8  # of a 16th: an onset within a 128th note of a grid point is on the grid
 FIGURE_NOTES = 8
+BAR_COVERED = 0.9  # a bar with notes sounding through 90 % of it counts as filled (a short rest is music)
 MAX_INTERVAL = 12  # melodic intervals are clipped to an octave either way
 INTERVAL_BINS = 2 * MAX_INTERVAL + 1  # -12 .. +12
 RANGE_EDGES = np.arange(0, 52, 3)  # pitch-range bins of 3 semitones; the last, 45-51, takes wider ranges too
@@ -255,6 +256,30 @@ def pitch_range(piece: Piece) -> float:
     """Semitones from the lowest to the highest note."""
     pitches = [n.pitch for n in piece.notes]
     return float(max(pitches) - min(pitches))
+
+
+def bar_fill(piece: Piece, covered: float = BAR_COVERED) -> float:
+    """Share (0..1) of the inner bars (all but the first, which may be a pickup, and the last) that are filled as
+    the metre says: something sounds on the downbeat and notes sound through at least `covered` of the bar.
+    Bars run from time 0 at the piece's bar length (its first time signature), so a 6/8 bar is three quarter
+    notes long and a 4/4 bar four: a tune in 4/4 written under 6/8 leaves its bars half-filled or overfilled
+    across the bar lines. 1.0 for a piece of fewer than three bars."""
+    spans = [(float(a), float(b)) for a, b in zip(piece.quarters(np.array([n.onset for n in piece.notes])),
+                                                  piece.quarters(np.array([n.onset + n.duration for n in piece.notes])),
+                                                  strict=True)]
+    bar = piece.quarters_per_bar
+    bars = int(np.ceil(max(b for _, b in spans) / bar - 1e-6))
+    filled = []
+    for k in range(1, bars - 1):
+        start, end = k * bar, (k + 1) * bar
+        inside = sorted((max(a, start), min(b, end)) for a, b in spans if a < end and b > start)
+        sounded, reach = 0.0, start
+        for a, b in inside:  # union of the note spans within the bar
+            sounded += max(0.0, b - max(a, reach))
+            reach = max(reach, b)
+        downbeat = any(a <= start + 1e-6 for a, _ in inside)
+        filled.append(downbeat and sounded >= covered * bar - 1e-6)
+    return float(np.mean(filled)) if filled else 1.0
 
 
 def interval_counts(piece: Piece) -> np.ndarray:
