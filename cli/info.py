@@ -48,7 +48,7 @@ def info(checkpoint: str | None, as_json: bool) -> None:
     chosen = {k: v for k, v in d.get("settings_from", {}).items() if v not in ("library", "given")}
     if chosen:
         rows.append(("settings", "; ".join(f"{k} from {v}" for k, v in chosen.items())))
-    rows += model.home.info_rows(data)
+    rows += model.home.info_rows(model.config)
     best = p.get("best_val_loss")
     if best is not None:
         rows.append(("best val", f"{best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "

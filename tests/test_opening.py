@@ -180,3 +180,14 @@ def test_sample_refuses_what_the_model_cannot_be_asked(jigs_and_reels: Path, tra
     assert_clean_error(run("sample", "-c", trained, "--meter", "6/8"), "--meter is for music models",
                        "is a text model")
     assert not out.exists()
+
+
+def test_training_measures_samples_beside_held_out_pieces_for_info(jigs_and_reels: Path) -> None:
+    check = seqgen.load(jigs_and_reels, device="cpu").config["musicality"]
+    assert check["samples"] == 8 and check["held_out"] == 1  # six tunes: one validates
+    assert set(check["real"]) == set(check["sample"]) and 0 <= check["interval_overlap"] <= 1
+    assert check["real"]["grid_share"] == 1.0  # a reel of eighth notes sits on the grid
+    r = run("info", "-c", jigs_and_reels)
+    assert_clean_exit(r)
+    row = next(line for line in r.stdout.splitlines() if line.startswith("musicality"))
+    assert "1 held-out pieces / 8 samples (seed 0, T 0.8): on the 16th grid 100% / " in row and "bars recur" in row

@@ -232,8 +232,9 @@ class Domain(ABC):
         """Score what `seqgen score` was given, showing each result as a line or, with --json, a JSON object."""
 
     # --- info ---------------------------------------------------------------------------------------
-    def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:
-        """Rows `seqgen info` adds for this domain's training data."""
+    def info_rows(self, config: dict[str, Any]) -> list[tuple[str, str]]:
+        """Rows `seqgen info` adds for this domain, from the checkpoint's config.json (its training data, what
+        `after_training` measured)."""
         return []
 
 

@@ -78,7 +78,8 @@ class DnaDomain(Domain):
         calibration = calibrate_windows(model.net, model.codec, val)
         return {"unusual": calibration} if calibration else {}
 
-    def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:
+    def info_rows(self, config: dict[str, Any]) -> list[tuple[str, str]]:
+        data = config.get("data", {})
         return [("dna", f"{data.get('bases', 0):,} bases, GC {data.get('gc', 0):.1%}")]
 
     # --- sampling -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ pieces as primers and samples (--midi/--wav/--plot), whole pieces scored per tok
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from seqgen.domains.base import (
     default_of,
     scoring_precision,
 )
+from seqgen.domains.music.checkup import musicality_check, musicality_rows
 from seqgen.domains.music.data import CODECS, read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
 from seqgen.domains.music.metrical import MetricalCodec
@@ -37,6 +38,8 @@ from seqgen.errors import SeqgenError
 from seqgen.midi import pretty_midi
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from seqgen.trained import Model
 
 NAME = NoteEventCodec.domain
@@ -111,6 +114,12 @@ class MusicDomain(Domain):
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         return read_music_data(inputs, codec, settings)
+
+    def after_training(self, load: Callable[[], Model], val: np.ndarray) -> dict[str, Any]:
+        """Samples of the best weights beside the held-out pieces on the musicality measures (see checkup)."""
+        if len(val) <= 1:
+            return {}
+        return {"musicality": musicality_check(load(), val)}
 
     # --- sampling -----------------------------------------------------------------------------------
     def primer_ids(self, model: Model, prime: Any) -> list[int]:
@@ -197,10 +206,12 @@ class MusicDomain(Domain):
         results, skipped = self.score_files(model, request.items, request.batch_size, chosen)
         show_pieces(results, skipped, request.per_token, request.as_json, report)
 
-    def info_rows(self, data: dict[str, Any]) -> list[tuple[str, str]]:
+    def info_rows(self, config: dict[str, Any]) -> list[tuple[str, str]]:
+        data = config.get("data", {})
         rows = [("music", f"{data.get('hours', 0)} hours; transposition +-{data.get('transpose', 0)} semitones; "
                           f"{data.get('skipped', 0)} piece(s) skipped")]
-        return rows + [("", f"skipped {s}") for s in data.get("skipped_examples", [])]
+        return rows + [("", f"skipped {s}") for s in data.get("skipped_examples", [])] + \
+            musicality_rows(config.get("musicality", {}))
 
 
 MUSIC = MusicDomain()
