@@ -224,3 +224,24 @@ def test_chorales_round_trip_four_voices_in_one_stream(codec: MetricalCodec) -> 
         overlapped = [(on, d, p) for on, d, p in missing
                       if any(q == p and (o, e) != (on, d) and o < on + d and on < o + e for o, e, q in original)]
         assert missing == overlapped and len(missing) <= 0.05 * len(original), (work, len(missing))
+
+
+def test_a_midi_file_on_a_beat_grid_round_trips_in_beats(codec: MetricalCodec, tmp_path: Path) -> None:
+    """A MIDI file as a notation program writes it (3/4 at 96 quarter notes per minute, a dotted rhythm, a chord,
+    a note tied over the bar line) comes back note for note in beats, with its time signature."""
+    import pretty_midi
+
+    from seqgen.domains.music.files import read_midi
+
+    quarter = 60 / 96
+    written = [(0.0, 1.5, 67), (1.5, 0.5, 69), (2.0, 1.0, 71), (3.0, 3.0, 60), (3.0, 3.0, 64), (3.0, 3.0, 67),
+               (6.0, 0.25, 72), (6.25, 0.25, 71), (6.5, 0.5, 69), (7.0, 3.0, 67)]  # the last crosses bar 3's line
+    pm = pretty_midi.PrettyMIDI(initial_tempo=96)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0)]
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, p, a * quarter, (a + d) * quarter) for a, d, p in written]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "waltz.mid"))
+    back = codec.decode(codec.encode(read_midi(tmp_path / "waltz.mid")))
+    assert _notes(back) == _rounded(written)
+    assert [(t.numerator, t.denominator, t.time) for t in back.time_signature_changes] == [(3, 4, 0.0)]
