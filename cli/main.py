@@ -9,6 +9,7 @@ from typing import Any
 import click
 from seqgen.cli.datasets import datasets
 from seqgen.cli.info import info
+from seqgen.cli.models import models
 from seqgen.cli.plot import plot
 from seqgen.cli.sample import sample
 from seqgen.cli.score import score
@@ -61,14 +62,16 @@ def cli() -> None:
     \b
     Typical session:
       seqgen train                          # a folk-tune model on the built-in `folk` corpus (minutes)
-      seqgen sample --midi tune.mid         # a new tune from the newest checkpoint, as MIDI
+      seqgen sample --midi tune.mid         # a new tune from the newest checkpoint (else a shipped model)
+      seqgen models                         # the trained models seqgen ships (-c NAME uses one)
       seqgen datasets list                  # the built-in corpora
       seqgen train input.txt --cell gru --max-time 600
       seqgen score "The apple and pear salad" "The apple and pair salad"
       seqgen info
       seqgen plot                           # the newest run's losses against time and steps
 
-    Checkpoints go to ./checkpoints/NAME; sample, score and info use the newest one unless -c is given.
+    Checkpoints go to ./checkpoints/NAME; sample, score and info use the newest one unless -c is given (a folder,
+    or a shipped model's name).
     """
 
 
@@ -78,6 +81,7 @@ cli.add_command(score)
 cli.add_command(info)
 cli.add_command(plot)
 cli.add_command(datasets)
+cli.add_command(models)
 
 
 def main() -> None:

@@ -13,10 +13,32 @@ SEED = click.IntRange(0, 2**63 - 1)
 
 checkpoint_option = click.option(
     "-c", "--checkpoint", "checkpoint", type=click.Path(path_type=str), default=None,
-    help="Checkpoint folder. Default: the newest under ./checkpoints/.")
+    help="Checkpoint folder, or a shipped model's name (`seqgen models` lists them). Default: the newest under "
+         "./checkpoints/, else the shipped model that fits.")
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
     help="Where to run: auto picks CUDA when available.")
+
+
+def load_model(checkpoint: str | None, device: str, domain: str | None = None) -> Any:
+    """-c's model; without -c the newest under ./checkpoints/, and where there is none, the shipped model of
+    `domain` (None: the default one), said on stderr, so a first `seqgen sample` works before any training."""
+    import seqgen
+    from seqgen import catalog
+    from seqgen.checkpoint import newest
+    from seqgen.errors import SeqgenError
+
+    if checkpoint is None:
+        try:
+            newest()
+        except SeqgenError as none:
+            name = catalog.fallback(domain)
+            if name is None:
+                raise none from None
+            click.echo(f"seqgen: no checkpoint under ./checkpoints/; using the shipped model {name!r} "
+                       "(-c chooses; `seqgen models` lists them)", err=True)
+            checkpoint = name
+    return seqgen.load(checkpoint, device=device)
 
 
 def setting_option(option: Option) -> Callable[[Any], Any]:

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 import click
-from seqgen.cli.options import SEED, checkpoint_option, device_option
+from seqgen.cli.options import SEED, checkpoint_option, device_option, load_model
 
-import seqgen
 from seqgen.choices import MAX_NOTE_SECONDS
-from seqgen.domains import default_lengths, flag_help
+from seqgen.domains import FALLBACK, default_lengths, flag_help
 
 HELP = f"""Generate --num samples from a checkpoint (default: the newest under ./checkpoints/).
 
@@ -80,7 +79,7 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
     """Generate, then print (text) or write files (music, waveforms): the model's domain writes them."""
     from seqgen.domains.base import Report, SampleRequest, SampleRun
 
-    model = seqgen.load(checkpoint, device=device)
+    model = load_model(checkpoint, device, FALLBACK.name if prime is not None or stop is not None else None)
     request = SampleRequest(num, prime, prime_midi, {"midi": midi, "wav": wav, "plot": plot, "out": out},
                             max_note_seconds or None, as_json, {"meter": meter, "key": key, "tempo": tempo})
     model.home.check_asked(model, request)

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import click
-from seqgen.cli.options import checkpoint_option, device_option
+from seqgen.cli.options import checkpoint_option, device_option, load_model
 
-import seqgen
 from seqgen.choices import PRECISIONS
 from seqgen.domains import flag_help
 from seqgen.errors import SeqgenError
@@ -61,9 +60,11 @@ def score(texts: tuple[str, ...], checkpoint: str | None, files: tuple[str, ...]
       cat notes.txt | seqgen score --file - --document --per-token
       seqgen score -c checkpoints/chorales-gru piece.mid other.mid --json
     """
+    from seqgen import domains
     from seqgen.domains.base import Report, ScoreRequest
 
-    model = seqgen.load(checkpoint, device=device)
+    given = next((Path(t) for t in texts if Path(t).exists()), None)  # files say their domain; words are text
+    model = load_model(checkpoint, device, (domains.domain_for(given) if given else domains.FALLBACK).name)
     request = ScoreRequest(texts, files, document, per_token, as_json, batch_size, precision, window, threshold,
                            plot, _read_stdin)
     model.home.score_request(model, request, Report(show=click.echo, note=lambda line: click.echo(line, err=True)))

@@ -239,9 +239,22 @@ def _report_notes(progress: ProgressFn | None, notes: Sequence[str]) -> None:
             progress(Progress("note", 0, 0.0, message=note))
 
 
+def find_checkpoint(path: str | Path | None = None) -> Path:
+    """The folder `path` names: a checkpoint folder, else a shipped model of that name, else the folder (for its
+    error); without `path`, the newest checkpoint under ./checkpoints/."""
+    from seqgen import catalog
+
+    if path is None:
+        return checkpoint.newest()
+    if Path(path).exists():
+        return Path(path)
+    return catalog.find(str(path)) or Path(path)
+
+
 def load(path: str | Path | None = None, device: str = "auto") -> Model:
-    """Load a checkpoint folder (default: the newest under ./checkpoints/)."""
-    folder = Path(path) if path is not None else checkpoint.newest()
+    """Load a checkpoint folder, or a shipped model by name ("folk"; see `seqgen models`): a folder of that name
+    wins. Default: the newest under ./checkpoints/."""
+    folder = find_checkpoint(path)
     dev = resolve_device(device)
     config, net, codec = checkpoint.load(folder, dev)
     return Model(folder, config, net, codec, dev)

@@ -295,10 +295,14 @@ def load_trainer_state(folder: Path) -> dict[str, Any]:
 
 
 def newest(root: str | Path = DEFAULT_ROOT) -> Path:
-    """The most recently written checkpoint under `root` (what -c defaults to)."""
+    """The most recently written checkpoint under `root` (what -c defaults to); the shipped models are not the user's
+    own, even in a checkout, where ./checkpoints/ is also their home."""
+    from seqgen import catalog
+
     root = Path(root)
-    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_checkpoint(p)] \
-        if root.is_dir() else []
+    shipped = set(catalog.names()) if root.is_dir() and root.resolve() == catalog.shipped_root().resolve() else set()
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_checkpoint(p)
+             and p.name not in shipped] if root.is_dir() else []
     if not found:
         raise SeqgenError(f"no checkpoint under {root}/: train one with `seqgen train`, or pass -c DIR")
     return max(found, key=lambda p: (p / CONFIG).stat().st_mtime)

@@ -252,7 +252,7 @@ def test_the_installed_seqgen_command_helps_and_fails_in_one_line(tmp_path):
 def test_the_command_line_installs_as_seqgen_cli_and_a_users_cli_folder_changes_nothing(tmp_path):
     root = Path(__file__).resolve().parents[1]
     setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setup["package-dir"] == {"seqgen.cli": "cli"}
+    assert setup["package-dir"] == {"seqgen.cli": "cli", "seqgen.shipped": "checkpoints"}
     folders = {".".join(p.parent.relative_to(root).parts) for p in (root / "seqgen").rglob("__init__.py")}
     assert set(setup["packages"]) == folders and not any(p.split(".")[0] == "cli" for p in setup["packages"])
     assert "cli" not in sys.modules and sys.modules["seqgen.cli.main"].__file__ == str(root / "cli" / "main.py")
