@@ -81,3 +81,14 @@ def test_music_baseline_scores_the_held_out_pieces_per_note_and_second(tmp_path,
     assert r["nll_per_event"]["kneser_ney_3"] < r["nll_per_event"]["unigram"] - 0.5
     table = mb.table([r], 3)
     assert table.splitlines()[2].startswith(f"| {out} | 2 | 128 |")
+
+
+def test_half_precision_check_measures_both_losses_on_the_held_out_stream(trained):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("half_precision", ROOT / "benchmarks" / "half_precision.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    r = module.losses(str(trained))
+    assert r["val_tokens"] > 1000 and 0 < r["fp32_nats_per_token"] < 5
+    assert abs(r["difference"]) < 0.005  # a small character model loses nothing measurable in 16 bits
