@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import click
 from seqgen.cli.options import checkpoint_option
@@ -45,7 +46,9 @@ def info(checkpoint: str | None, as_json: bool) -> None:
         rows.append(("validation", f"--val {', '.join(data['val_inputs'])} ({data.get('val_tokens', 0):,} tokens)"))
     elif t.get("val_fraction") is not None:
         rows.append(("validation", f"{t['val_fraction']:.0%} of the data held out"))
-    chosen = {k: v for k, v in d.get("settings_from", {}).items() if v not in ("library", "given")}
+    if d.get("from"):
+        rows.append(("from", _origin(d["from"])))
+    chosen = {k: v for k, v in d.get("settings_from", {}).items() if v not in ("library", "given", "base")}
     if chosen:
         rows.append(("settings", "; ".join(f"{k} from {v}" for k, v in chosen.items())))
     rows += model.home.info_rows(model.config)
@@ -56,3 +59,15 @@ def info(checkpoint: str | None, as_json: bool) -> None:
     rows.append(("created", f"{d['created']} with seqgen {d['seqgen_version']}"))
     for k, v in rows:
         click.echo(f"{k:<11} {v}")
+
+
+def _origin(origin: dict[str, Any]) -> str:
+    """The `from` row of a fine-tuned model: its base, the base's best loss, the characters it added."""
+    best = origin.get("best_val_loss")
+    added = origin.get("added_tokens") or []
+    details = [f"base best val {best:.4f} nats/token" if best is not None else "base not validated",
+               f"added {len(added)} token(s): {' '.join(map(repr, added[:20]))}{' ...' if len(added) > 20 else ''}"
+               if added else "vocabulary unchanged"]
+    if origin.get("model_card"):
+        details.append(f"model card {origin['model_card']}")
+    return f"{origin.get('path')} ({'; '.join(details)})"

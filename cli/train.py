@@ -45,6 +45,7 @@ Examples:
   seqgen train midi_folder/ --max-files 200 --out checkpoints/piano
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
   seqgen train --resume checkpoints/piano --max-time 1200
+  seqgen train my_letters.txt --from checkpoints/shakespeare --max-time 300
   seqgen train data/tinyshakespeare --preset shakespeare-cpu
   seqgen train input.txt --nproc 2 --max-time 600
   torchrun --standalone --nproc_per_node=4 -m seqgen train input.txt --max-time 600
@@ -61,6 +62,9 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
 @click.argument("data", nargs=-1)
 @click.option("-o", "--out", type=click.Path(), help="Checkpoint folder. Default: checkpoints/<data>-<cell>[-N].")
 @click.option("--resume", type=click.Path(), help="Continue the checkpoint in this folder from its saved step.")
+@click.option("--from", "start_from", metavar="CKPT",
+              help="Fine-tune: start a new run from this checkpoint's weights, architecture and codec (a text "
+                   "model's vocabulary grows by DATA's new characters); training options resolve as usual.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint in --out.")
 @click.option("--preset", type=click.Choice(list(PRESETS)),
               help="Start from a named preset's settings (listed above); a budget given replaces the preset's.")
@@ -77,7 +81,8 @@ Prints the checkpoint folder and the final validation loss in nats per token; th
               help="Train as N processes on this machine (N GPUs, or CPU cores shared out), started by torchrun's "
                    "launcher; --batch-size is the global batch. Several machines: see README, Scaling up.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite: bool, preset: str | None,
+def train(data: tuple[str, ...], out: str | None, resume: str | None, start_from: str | None, overwrite: bool,
+          preset: str | None,
           sentences: bool, max_files: int | None, val: tuple[str, ...], device: str, nproc: int | None, quiet: bool,
           **options: object) -> None:
     """Parse options, run seqgen.train with a progress bar, print where the checkpoint went."""
@@ -88,7 +93,8 @@ def train(data: tuple[str, ...], out: str | None, resume: str | None, overwrite:
     main = distributed.is_main()  # under torchrun only rank 0 draws progress and prints the summary
     bar = ProgressBar(enabled=not quiet and main)
     try:
-        result = seqgen.train(list(data) or None, out, resume=resume, progress=bar, device=device,
+        result = seqgen.train(list(data) or None, out, resume=resume, start_from=start_from, progress=bar,
+                              device=device,
                               boundaries=sentences, overwrite=overwrite, max_files=max_files, preset=preset,
                               val=list(val) or None, **options)
     except BaseException:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from seqgen import __version__, checkpoint, distributed, domains, run_folder
+from seqgen import __version__, checkpoint, distributed, domains, finetune, run_folder
 from seqgen.choices import DEFAULT_DATA, DEFAULT_DATA_BUDGET_S
 from seqgen.config import BUDGETS, TRAIN_OPTIONS, Settings, TrainConfig, resolve
 from seqgen.device import resolve_device
@@ -41,7 +41,8 @@ def _default_folder(data: Sequence[str | Path], cell: str) -> Path:
 
 
 def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None = None, *,
-          resume: str | Path | None = None, progress: ProgressFn | None = None, device: str = "auto",
+          resume: str | Path | None = None, start_from: str | Path | None = None,
+          progress: ProgressFn | None = None, device: str = "auto",
           boundaries: bool = False, overwrite: bool = False, max_files: int | None = None,
           preset: str | None = None, val: Sequence[str | Path] | str | None = None, **options: Any) -> TrainResult:
     """Train a model on `data` (corpus names, files, folders, globs; default: the `folk` music corpus).
@@ -58,6 +59,11 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     the checkpoint and only training options change. The checkpoint folder gets curve.png, the losses of
     metrics.jsonl drawn against seconds and steps.
 
+    With `start_from` (a checkpoint, anything `load` accepts), a new run fine-tunes that model on `data`: its
+    architecture and codec are kept (options that would change them are refused), a text model's vocabulary grows
+    by the characters of `data` it never saw (reported as a note), the optimiser and step count start afresh, and
+    config.json's "from" records the base.
+
     Under torchrun, every process runs this call as one rank of a DistributedDataParallel run (see
     seqgen.distributed): `batch_size` is the global batch, and only rank 0 writes and reports progress.
     """
@@ -65,46 +71,61 @@ def train(data: Sequence[str | Path] | str | None = None, out: str | Path | None
     val = [val] if isinstance(val, str | Path) else list(val or [])
     with distributed.session(device) as dev:
         progress = progress if distributed.is_main() else None
+        if resume is not None and start_from is not None:
+            raise SeqgenError("--resume continues a run, --from starts a new one from a checkpoint; give one of them")
         if resume is not None:
             _refuse_with_resume(out=out is not None, overwrite=overwrite, sentences=boundaries,
                                 preset=preset is not None, max_files=max_files is not None)
             return _resume(Path(resume), data, val, options, dev, progress)
+        base = finetune.load_base(find_checkpoint(start_from)) if start_from is not None else None
         return _train(data, val, out, dev, progress=progress, boundaries=boundaries, overwrite=overwrite,
-                      max_files=max_files, preset=preset, options=options)
+                      max_files=max_files, preset=preset, options=options, base=base)
 
 
 def _train(data: list[str | Path], val: list[str | Path], out: str | Path | None, dev: torch.device, *,
            progress: ProgressFn | None, boundaries: bool, overwrite: bool, max_files: int | None,
-           preset: str | None, options: dict[str, Any]) -> TrainResult:
-    """A new run, top to bottom: settings, data, model, training, finishing touches."""
+           preset: str | None, options: dict[str, Any], base: finetune.Base | None = None) -> TrainResult:
+    """A new run, top to bottom: settings, data, model, training, finishing touches; with a `base`, a fine-tune
+    of that checkpoint (its architecture, codec and weights)."""
     # 1. The settings: what DATA is decides the domain, whose options and corpora join the resolution.
     if preset is not None and not data:
         raise SeqgenError(f"--preset {preset} needs DATA: {get_preset(preset).data}")
+    if base is not None and not data:
+        raise SeqgenError(f"--from {base.folder} needs DATA to fine-tune on")
     data = data or [DEFAULT_DATA]
     found = resolve_inputs(data, max_files)
+    if base is not None:
+        finetune.check_domain(found, data, base)
+        finetune.check_options(options, base, sentences=boundaries)
     settings = _settings(options, found, preset, default_run=data == [DEFAULT_DATA], val=bool(val))
+    if base is not None:
+        settings = finetune.with_base_architecture(settings, base)
     folder = Path(out) if out is not None else _default_folder(data, settings.model.cell)
     if distributed.is_main():  # (the other ranks would see the folder rank 0 is making)
         run_folder.check_new(folder, overwrite)
 
-    # 2. The data: token streams for training and validation, and the codec that made them.
+    # 2. The data: token streams for training and validation, and the codec that made them (a base's, grown).
     cfg = settings.train
     try:
-        prepared = prepare(data, cfg.val_fraction, boundaries=boundaries, codec_options=settings.codec,
-                           transpose=cfg.transpose, seed=cfg.seed, max_files=max_files,
+        prepared = prepare(data, cfg.val_fraction, base.codec if base else None, boundaries=boundaries,
+                           codec_options=settings.codec, transpose=cfg.transpose, seed=cfg.seed, max_files=max_files,
                            on_files=_file_progress(progress, data), read_options=settings.read, val=val,
-                           found=found)
+                           found=found, grow_vocabulary=base is not None)
     except ValueError as e:  # codec settings out of range
         raise SeqgenError(str(e)) from None
-    _report_notes(progress, prepared.notes)
+    added = finetune.added_tokens(base, prepared.codec) if base else []
+    _report_notes(progress, ([finetune.added_note(added)] if added else []) + prepared.notes)
 
-    # 3. The model: the architecture settings over the codec's vocabulary, seeded.
+    # 3. The model: the architecture settings (or the base's weights) over the codec's vocabulary, seeded.
     torch.manual_seed(cfg.seed)
-    model = checkpoint.build_model(replace(settings.model, vocab_size=prepared.codec.vocab_size))
+    vocab_size = prepared.codec.vocab_size
+    model = (finetune.grown_model(base.net, vocab_size) if base
+             else checkpoint.build_model(replace(settings.model, vocab_size=vocab_size)))
     run_config = {
         "seqgen_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "domain": found.domain,
         "codec": prepared.codec.to_dict(), "model": model.config.to_dict(), "parameters": model.num_parameters(),
         "data": prepared.summary, "settings_from": settings.sources, **({"preset": preset} if preset else {}),
+        **({"from": finetune.origin(base, added)} if base else {}),
     }
 
     # 4. Training, in a working folder that becomes the checkpoint only once something is saved.
@@ -240,8 +261,8 @@ def _report_notes(progress: ProgressFn | None, notes: Sequence[str]) -> None:
 
 
 def find_checkpoint(path: str | Path | None = None) -> Path:
-    """The folder `path` names: a checkpoint folder, else a shipped model of that name, else the folder (for its
-    error); without `path`, the newest checkpoint under ./checkpoints/."""
+    """The folder `path` names (what `load(path)` and `train(start_from=path)` mean): a checkpoint folder, else a
+    shipped model of that name, else the folder (for its error); without `path`, the newest under ./checkpoints/."""
     from seqgen import catalog
 
     if path is None:

@@ -215,6 +215,8 @@ FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "anomaly.windows[].threshold_bits": NUMBER,
     "unusual": dict, "unusual.windows": list, "unusual.windows[]": dict, "unusual.windows[].window_bases": int,
     "unusual.windows[].threshold_bits": NUMBER,
+    "from": dict, "from.path": str, "from.best_val_loss": (*NUMBER, NONE), "from.model_card": (str, NONE),
+    "from.added_tokens": list, "from.added_tokens[]": str,
 }
 CLOSED_SECTIONS = ("data.read_options",)
 

@@ -72,11 +72,12 @@ def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None
             boundaries: bool = False, codec_options: dict[str, Any] | None = None, transpose: int = 0,
             seed: int = 0, max_files: int | None = None, on_files: FileProgress | None = None,
             read_options: dict[str, Any] | None = None, val: Sequence[str | Path] | None = None,
-            found: Inputs | None = None) -> TrainingData:
+            found: Inputs | None = None, grow_vocabulary: bool = False) -> TrainingData:
     """Read DATA and make its token streams. Without `codec`, a new one is fitted or built for the domain from
     `codec_options` (checked by seqgen.config.resolve); with one (a resume), the data must be of its domain.
     Validation is the tail `val_fraction` of DATA, or with `val` all of that other data, read with the same codec.
-    `found`: DATA as `resolve(data, max_files)` already sorted it, so the folders are not searched twice."""
+    `found`: DATA as `resolve(data, max_files)` already sorted it, so the folders are not searched twice.
+    `grow_vocabulary` (a fine-tune): a text codec gains the characters of DATA it lacks, appended after its own."""
     inputs = found or resolve(data, max_files)
     home = domains.get(inputs.domain)
     if codec is not None and codec.domain != inputs.domain:
@@ -85,7 +86,7 @@ def prepare(data: Sequence[str | Path], val_fraction: float, codec: Codec | None
         if given and flag not in home.data_flags:
             raise SeqgenError(f"--{flag} is for {domains.owners(flag)}; this data is {inputs.domain}")
     settings = ReadSettings(0.0 if val else val_fraction, boundaries, transpose, seed, max_files, on_files,
-                            codec_options or {}, read_options or {})
+                            codec_options or {}, read_options or {}, grow_vocabulary)
     out = home.read_data(inputs, codec, settings)
     out.summary = {"inputs": _recorded(data), **({"max_files": max_files} if max_files is not None else {}),
                    **out.summary}

@@ -141,5 +141,5 @@ class Model:
             "vocab_size": self.codec.vocab_size, "model": c["model"], "parameters": self.net.num_parameters(),
             "data": c.get("data", {}), "train": c.get("train", {}), "progress": c.get("progress", {}),
             "created": c.get("created"), "seqgen_version": c.get("seqgen_version"),
-            "settings_from": c.get("settings_from", {}),
+            "settings_from": c.get("settings_from", {}), "from": c.get("from"),
         }

@@ -20,6 +20,9 @@ class CharCodec(Codec):
 
     Without boundaries a text is scored as the start of a new line (its context is a newline, which
     `fit` always puts in the vocabulary), which is how a text appears inside a continuous training corpus.
+
+    Characters take ids in the order given: `fit` sorts them, and `with_chars` appends a fine-tune's new ones
+    after them, so that the ids a trained model knows never move.
     """
 
     kind = "char"
@@ -31,7 +34,7 @@ class CharCodec(Codec):
         self.unk_id = 0
         self.bos_id = 1 if boundaries else None
         self.eos_id = 2 if boundaries else None
-        self.chars = sorted(set(chars))
+        self.chars = list(dict.fromkeys(chars))  # in order, each once
         for c in self.chars:
             if len(c) != 1:
                 raise ValueError(f"CharCodec vocabulary entries must be single characters, got {c!r}")
@@ -53,7 +56,13 @@ class CharCodec(Codec):
             seen -= LINE_BREAKS  # lines become <bos> ... <eos>
         else:
             seen.add("\n")  # the start context of every sequence (see encode_corpus)
-        return cls(seen, boundaries=boundaries)
+        return cls(sorted(seen), boundaries=boundaries)
+
+    def with_chars(self, texts: Iterable[str]) -> CharCodec:
+        """This codec grown by the characters of `texts` it lacks, appended after its own in sorted order
+        (existing ids are unchanged; line breaks stay out of a boundaries codec); itself when none is new."""
+        added = [c for c in self.fit(texts, boundaries=self.boundaries).chars if c not in self.stoi]
+        return CharCodec([*self.chars, *added], boundaries=self.boundaries) if added else self
 
     @property
     def vocab_size(self) -> int:

@@ -57,6 +57,7 @@ class ReadSettings:
     on_files: FileProgress | None = None
     codec_options: dict[str, Any] = field(default_factory=dict)
     read_options: dict[str, Any] = field(default_factory=dict)
+    grow_vocabulary: bool = False  # a fine-tune of a text model: characters its codec lacks join the vocabulary
 
 
 @dataclass
