@@ -17,13 +17,13 @@ import torch
 from torch import Tensor
 
 from seqgen import checkpoint, domains
+from seqgen.catalog import CARD
 from seqgen.codecs import Codec
 from seqgen.config import MODEL_OPTIONS, ModelConfig, Settings
 from seqgen.domains.base import Inputs
 from seqgen.errors import SeqgenError
 from seqgen.models import SequenceModel
 
-MODEL_CARD = "MODEL_CARD.md"  # a base's description beside its files, which the fine-tune's config points to
 SHOWN_ADDED = 20  # new tokens a note names before it says "..."
 
 
@@ -118,6 +118,6 @@ def added_note(added: Sequence[str]) -> str:
 def origin(base: Base, added: Sequence[str]) -> dict[str, Any]:
     """config.json's "from": where the run started, the base's best validation loss, the base's model card
     (if one lies beside its files) and the tokens added to its vocabulary."""
-    card = base.folder / MODEL_CARD
+    card = base.folder / CARD  # a shipped model's card, which the fine-tune's config points to
     return {"path": str(base.folder.resolve()), "best_val_loss": base.config["progress"].get("best_val_loss"),
             "model_card": str(card.resolve()) if card.is_file() else None, "added_tokens": list(added)}
