@@ -45,6 +45,7 @@ Examples:
   seqgen train midi_folder/ --max-files 200 --out checkpoints/piano
   seqgen train input.txt --cell gru --layers 2 --hidden 256 --max-time 600
   seqgen train --resume checkpoints/piano --max-time 1200
+  seqgen train my_tunes/ --from folk --max-time 120
   seqgen train my_letters.txt --from checkpoints/shakespeare --max-time 300
   seqgen train data/tinyshakespeare --preset shakespeare-cpu
   seqgen train input.txt --nproc 2 --max-time 600
