@@ -82,7 +82,10 @@ def test_bad_checkpoints(tmp_path, trained, monkeypatch):
     (cut / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes()[:1000])
     assert_clean_error(run("score", "-c", cut, "hello"), "model.safetensors: damaged or truncated")
     monkeypatch.chdir(tmp_path)
-    assert_clean_error(run("sample"), "no checkpoint under checkpoints/")
+    # no checkpoint of the user's: the shipped folk model stands in, and says so (then asks where its music goes)
+    r = run("sample")
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.stderr
+    assert "using the shipped model 'folk'" in r.stderr and "is a music model: give --midi" in r.stderr
 
 
 def test_bad_training_data_leaves_nothing_behind(tmp_path, monkeypatch):
