@@ -17,8 +17,18 @@ import torch
 import seqgen
 from seqgen.checkpoint import WEIGHTS
 from seqgen.data import TBPTTBatches
+from seqgen.domains.base import TrainingData
 from seqgen.inputs import prepare
 from seqgen.trainer import evaluate
+
+
+def checkpoint_data(model: seqgen.Model) -> TrainingData:
+    """The checkpoint's training and validation streams, read again as its run read them (same DATA, codec,
+    split and seed)."""
+    cfg, train = model.config, model.config["train"]
+    return prepare(cfg["data"]["inputs"], train["val_fraction"], model.codec, transpose=train.get("transpose", 0),
+                   seed=train["seed"], max_files=cfg["data"].get("max_files"),
+                   read_options=cfg["data"].get("read_options"), val=cfg["data"].get("val_inputs"))
 
 
 def losses(path: str) -> dict:
@@ -26,10 +36,8 @@ def losses(path: str) -> dict:
     from safetensors.torch import load_file
 
     model = seqgen.load(path, device="cpu")
-    cfg, train = model.config, model.config["train"]
-    data = prepare(cfg["data"]["inputs"], train["val_fraction"], model.codec, transpose=train.get("transpose", 0),
-                   seed=train["seed"], max_files=cfg["data"].get("max_files"),
-                   read_options=cfg["data"].get("read_options"), val=cfg["data"].get("val_inputs"))
+    train = model.config["train"]
+    data = checkpoint_data(model)
     batches = TBPTTBatches(data.val, train["batch_size"], train["seq_len"])
     cpu = torch.device("cpu")
     full = evaluate(model.net, batches, cpu)

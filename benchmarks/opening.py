@@ -21,7 +21,7 @@ import numpy as np
 import seqgen
 from seqgen.domains import get_corpus
 from seqgen.domains.music.files import piece_sources, read_source
-from seqgen.domains.music.keys import estimate_key, parse_key
+from seqgen.domains.music.keys import key_of_notes, parse_key
 from seqgen.domains.music.musicality import bar_fill, piece_of
 from seqgen.domains.music.opening import Opening
 from seqgen.errors import SeqgenError
@@ -32,11 +32,6 @@ def meter_of(pm: pretty_midi.PrettyMIDI) -> str | None:
     """The piece's first written time signature, "6/8"."""
     signatures = pm.time_signature_changes
     return f"{signatures[0].numerator}/{signatures[0].denominator}" if signatures else None
-
-
-def in_key(pm: pretty_midi.PrettyMIDI) -> int | None:
-    notes = [n for inst in pm.instruments for n in inst.notes]
-    return estimate_key([n.pitch for n in notes], [n.end - n.start for n in notes])
 
 
 def real_tunes(meter: str, count: int) -> Iterator[pretty_midi.PrettyMIDI]:
@@ -61,7 +56,8 @@ def real_tunes(meter: str, count: int) -> Iterator[pretty_midi.PrettyMIDI]:
 def row(label: str, pieces: list[pretty_midi.PrettyMIDI], meter: str, key: int | None) -> str:
     fills = [bar_fill(piece_of(pm)) for pm in pieces]
     right = np.mean([meter_of(pm) == meter for pm in pieces])
-    keyed = f"{np.mean([in_key(pm) == key for pm in pieces]):.0%}" if key is not None else "-"
+    keys = [key_of_notes([n for inst in pm.instruments for n in inst.notes]) for pm in pieces]
+    keyed = f"{np.mean([k == key for k in keys]):.0%}" if key is not None else "-"
     return (f"| {label} | {meter} | {len(pieces)} | {right:.0%} | {np.mean(fills):.1%} | "
             f"{np.mean([f == 1.0 for f in fills]):.0%} | {keyed} |")
 

@@ -31,13 +31,10 @@ def main() -> None:
     ap.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
     args = ap.parse_args()
     import seqgen
-    from seqgen.inputs import prepare
 
     model = seqgen.load(args.checkpoint, device="cpu")
-    cfg, train = model.config, model.config["train"]
-    data = prepare(cfg["data"]["inputs"], train["val_fraction"], model.codec, seed=train["seed"],
-                   max_files=cfg["data"].get("max_files"), read_options=cfg["data"].get("read_options"),
-                   val=cfg["data"].get("val_inputs"))
+    cfg = model.config
+    data = _sibling("half_precision").checkpoint_data(model)
     stream = data.train(0) if callable(data.train) else data.train
     train_ids, val_ids = [stream.tolist()], [data.val.tolist()]
     baseline = _sibling("music_baseline")

@@ -30,7 +30,7 @@ def load_model(checkpoint: str | None, device: str, domain: str | None = None) -
 
     if checkpoint is None:
         try:
-            newest()
+            checkpoint = str(newest())
         except SeqgenError as none:
             name = catalog.fallback(domain)
             if name is None:

@@ -39,6 +39,11 @@ def estimate_key(pitches: Sequence[int], weights: Sequence[float] | None = None)
     return int(np.argmax([np.corrcoef(counts, profile)[0, 1] for profile in _PROFILES]))
 
 
+def key_of_notes(notes: Sequence) -> int | None:
+    """`estimate_key` of notes with pitch, start and end (pretty_midi's), each weighted by its duration."""
+    return estimate_key([n.pitch for n in notes], [n.end - n.start for n in notes])
+
+
 def parse_key(text: str) -> int:
     """A key as a musician writes it: "D", "D major", "Bm", "B minor", "F#", "Bb min" (letter case of the tonic
     free) -> its key number."""

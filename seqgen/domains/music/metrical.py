@@ -36,7 +36,7 @@ import numpy as np
 
 from seqgen.codecs.base import Codec, register
 from seqgen.domains.music.files import DEFAULT_VELOCITY, FIRST_ENDING, REPEAT_END, REPEAT_START, SECOND_ENDING
-from seqgen.domains.music.keys import KEY_NAMES, estimate_key
+from seqgen.domains.music.keys import KEY_NAMES, key_of_notes
 
 if TYPE_CHECKING:
     import miditok
@@ -185,8 +185,8 @@ class MetricalCodec(Codec):
         ids = list((sequence[0] if isinstance(sequence, list) else sequence).ids)
         marked = any(e.text in self._form for e in data.text_events)
         ids = self._with_form(ids, data) if marked else self._folded(ids)
-        notes = [n for inst in data.instruments if not inst.is_drum for n in inst.notes]
-        key = estimate_key([n.pitch for n in notes], [n.end - n.start for n in notes]) if self.keys else None
+        key = key_of_notes([n for inst in data.instruments if not inst.is_drum for n in inst.notes]) \
+            if self.keys else None
         return ids if key is None else [self.key_id(key), *ids]
 
     def _folded(self, ids: list[int]) -> list[int]:
