@@ -50,9 +50,10 @@ def find(name: str, root: Path | None = None) -> Path | None:
 
 
 def fallback(domain: str | None = None, root: Path | None = None) -> str | None:
-    """The shipped model to use when the user has none: DEFAULT, or with `domain` the first shipped model of that
-    domain; None when seqgen ships none that fits."""
-    shipped = names(root)
+    """The shipped model to use when the user has none: DEFAULT, or with `domain` the shipped model of that domain
+    (DEFAULT first where it is one, so music means folk rather than chorales, then by name); None when seqgen ships
+    none that fits."""
+    shipped = sorted(names(root), key=lambda name: name != DEFAULT)  # a stable sort: DEFAULT, then by name
     if domain is None:
         return DEFAULT if DEFAULT in shipped else None
     return next((n for n in shipped if describe(n, root)["domain"] == domain), None)

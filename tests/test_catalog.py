@@ -101,6 +101,12 @@ def test_without_a_checkpoint_of_their_own_users_get_the_shipped_model(shipped: 
     assert_clean_error(run("score", "The apple and pear salad"), "no checkpoint under checkpoints/")
 
 
+def test_the_default_model_comes_first_among_its_domain(shipped: Path, tunes_model: Path) -> None:
+    catalog.pack(tunes_model, "anthems", "# Anthems\n\nAnother music model, first by name.\n", shipped)
+    assert catalog.names() == ["anthems", "tunes"]
+    assert catalog.fallback() == "tunes" and catalog.fallback("music") == "tunes" and catalog.fallback("text") is None
+
+
 def test_newest_never_takes_a_shipped_model_for_the_users_own(shipped: Path, tunes_model: Path) -> None:
     assert catalog.shipped_root() == shipped and (shipped / "tunes" / "config.json").is_file()
     with pytest.raises(SeqgenError, match="no checkpoint under"):
