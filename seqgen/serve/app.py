@@ -139,7 +139,8 @@ def create_app(given: Sequence[str] = (), device: str = "cpu", limits: Limits | 
         return re.sub(re.escape(str(app.state.workdir)) + r"/\w+/\w+/", "", message)
 
     def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": clean(message)}, status)
+        closing = {"Connection": "close"} if status == 413 else None  # the rest of a body too large is not read
+        return JSONResponse({"error": clean(message)}, status, headers=closing)
 
     @app.exception_handler(SeqgenError)
     async def seqgen_error(request: Request, e: SeqgenError) -> JSONResponse:

@@ -33,7 +33,8 @@ class Entry:
 def _shipped(name: str) -> Entry:
     about = catalog.describe(name)
     title = about["title"]
-    return Entry(name, title if title.startswith(name) else f"{name}: {title}", about["domain"], domains.get(about["domain"]).page_views, True)
+    label = title if title.startswith(name) else f"{name}: {title}"
+    return Entry(name, label, about["domain"], domains.get(about["domain"]).page_views, True)
 
 
 def _folder(folder: Path) -> Entry:
