@@ -68,15 +68,16 @@ async function upload(files) {
   return group;
 }
 
+// (namedItem: form.elements.length is the number of fields, not the field called "length")
 function number(form, name) {
-  const value = form.elements[name].value.trim();
+  const value = form.elements.namedItem(name).value.trim();
   return value === "" ? null : Number(value);
 }
 
 function sampling(form) {
   const out = {model: $("#model").value};
   for (const name of ["temperature", "top_k", "top_p", "length", "seconds", "num", "seed"]) {
-    if (form.elements[name]) {
+    if (form.elements.namedItem(name)) {
       const value = number(form, name);
       if (value !== null) out[name] = value;
     }
