@@ -105,9 +105,10 @@ class Model:
 
     # --- scoring ------------------------------------------------------------------------------------
     def score(self, texts: str | Sequence[str], batch_size: int = 64, precision: str = "auto") -> list[TextScore]:
-        """Log-probability of each text as a whole (with sentence boundaries: including its end); `precision`
-        (auto, fp32, bf16; see seqgen.precision) is what the recurrent layers run in: auto takes bf16 where the
-        hardware computes it natively (about twice as fast, log-probs within about 1 %), fp32 elsewhere."""
+        """Log-probability of each text as a whole (with sentence boundaries: including its end; a DNA model scores
+        each as a record of bases, its end included); `precision` (auto, fp32, bf16; see seqgen.precision) is what the
+        recurrent layers run in: auto takes bf16 where the hardware computes it natively (about twice as fast,
+        log-probs within about 1 %), fp32 elsewhere."""
         return self._needs("score_texts", "scoring texts")(self, texts, batch_size, precision)
 
     def score_music(self, paths: Sequence[str | Path], batch_size: int = 16,
