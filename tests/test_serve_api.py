@@ -150,12 +150,13 @@ def test_score_gives_every_token_its_surprisal_for_text_and_dna(client: TestClie
     assert [t["text"] for t in results[1]["surprisal"]] == list("GGCCGGCC") + ["<end>"]
 
 
+@pytest.mark.parametrize("name", ["rec.wav", "rec.csv"])
 def test_a_recording_upload_is_scored_window_by_window_with_the_burst_flagged(
-        client: TestClient, tiny_models: dict[str, Path], tmp_path: Path) -> None:
+        client: TestClient, tiny_models: dict[str, Path], tmp_path: Path, name: str) -> None:
     from serve_models import RATE, sine
 
-    write_recording(tmp_path / "rec.wav", sine(20, seed=5, burst=(8, 10)), RATE)
-    token = upload(client, "rec.wav", (tmp_path / "rec.wav").read_bytes())
+    write_recording(tmp_path / name, sine(20, seed=5, burst=(8, 10)), RATE)
+    token = upload(client, name, (tmp_path / name).read_bytes())
     r = client.post("/api/signal", json={"model": str(tiny_models["waveform"]), "upload": token, "window": 1})
     assert r.status_code == 200, r.text
     result = r.json()

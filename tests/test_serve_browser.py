@@ -208,11 +208,25 @@ def test_bad_requests_show_a_clear_message_in_the_page(page: Page, tiny_models: 
     page.run("compose")
     assert "unknown model 'no-such-model'" in page.error()
 
-    page.use(music, "compose")  # another tab's long compose runs: this one is refused, and says so
-    page.js("window.other = fetch('/api/compose', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
-            "body: JSON.stringify({model: arguments[0], length: 4000, num: 8, temperature: 1})});", music)
-    page.until("fetch('/api/status').then(r => r.json()).then(s => s.job !== null)")
-    page.run("compose")
-    assert "busy: composing with" in page.error()
-    assert page.driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; window.other.then(r => done(r.status));") == 200
+    # two composes at once: a long one runs in this tab, showing its progress; a second tab's is refused
+    page.use(music, "compose")
+    page.fill("compose", length=4000, num=3, seconds="", seed=1)
+    page.js("window.statuses = []; new MutationObserver(() => window.statuses.push("
+            "document.querySelector('#status').textContent)).observe(document.querySelector('#status'), "
+            "{childList: true, subtree: true, characterData: true});")
+    page.find("#compose-go").click()
+    page.until("window.statuses.some(s => s.includes('step'))")
+    first = page.driver.current_window_handle
+    page.driver.switch_to.new_window("tab")
+    other = Page(page.driver, page.url)
+    other.use(music, "compose")
+    other.fill("compose", seconds=2)
+    other.run("compose")
+    assert "busy: composing with" in other.error() and "try again when it ends" in other.error()
+    page.driver.close()
+    page.driver.switch_to.window(first)
+    page.until("!document.body.classList.contains('busy')")
+    assert page.error() == ""
+    assert page.js("return document.querySelectorAll('#compose-results .card').length") == 3
+    assert any(f"composing with {music}: step" in s and "of at most 4000" in s for s in page.js(
+        "return window.statuses")), page.js("return window.statuses")
