@@ -127,7 +127,8 @@ async function compose() {
     if (file) body.opening = await upload([file]);
     else if (abc) body.opening = await upload([new File([abc + "\n"], "typed.abc", {type: "text/plain"})]);
     const result = await (await post("/api/compose", body)).json();
-    $("#compose-seed").textContent = `Seed ${result.seed}: enter it as the seed to make these samples again.`;
+    $("#compose-seed").textContent = `Seed ${result.seed}: enter it as the seed to make these samples again ` +
+      `(composed in ${result.seconds} s).`;
     const cards = $("#compose-results");
     cards.replaceChildren();
     for (const sample of result.samples) {
