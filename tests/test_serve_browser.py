@@ -193,7 +193,11 @@ def test_bad_requests_show_a_clear_message_in_the_page(page: Page, tiny_models: 
         f.truncate(200 * 2**20)
     page.find("#compose [name=opening]").send_keys(str(tmp_path / "huge.mid"))
     page.run("compose")
-    assert "huge.mid is larger than the 20 MB limit" in page.error()
+    assert "huge.mid is larger than the 20 MB limit" in page.error()  # the page checks before it sends
+    refused = page.driver.execute_async_script("""const done = arguments[arguments.length - 1];
+        fetch('/api/upload?name=huge.mid', {method: 'POST', body: new Blob([new Uint8Array(200 * 2 ** 20)])})
+            .then(async r => done([r.status, (await r.json()).error]), e => done([0, String(e)]));""")
+    assert refused == [413, "the upload is larger than the 20 MB limit"]  # and the server, sent it anyway
 
     page.driver.refresh()
     page.until("document.body.classList.contains('ready')")
