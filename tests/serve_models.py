@@ -20,7 +20,8 @@ from seqgen.domains.waveform.signals import write_recording
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "tests" / "data" / "shakespeare-60k.txt"
 RATE = 100  # Hz, of the tiny waveform model
-TINY = {"cell": "gru", "layers": 1, "hidden": 32, "batch_size": 4, "seq_len": 32, "device": "cpu"}
+TINY = {"cell": "gru", "layers": 1, "hidden": 32, "batch_size": 4, "seq_len": 32, "device": "cpu",
+        "precision": "fp32"}  # the same numerics on any CPU
 
 
 def write_tune(path: Path, key: int, repeats: int = 6) -> None:

@@ -91,7 +91,10 @@ def test_compose_writes_midi_wav_and_a_piano_roll_that_download_and_the_seed_rep
     assert first["seed"] == 10 and len(first["samples"]) == 2
     midi = []
     for sample in first["samples"]:
-        files = sample["files"]  # (a tiny model's sample may have no notes: none here with this seed)
+        files = sample["files"]
+        if "notes" not in sample:  # a tiny model's sample may end before its first note: no files then
+            assert files == {}
+            continue
         assert set(files) == {"midi", "audio", "image"}, sample
         got = {kind: client.get(first["files_url"] + name) for kind, name in files.items()}
         assert all(r.status_code == 200 for r in got.values())
@@ -99,8 +102,10 @@ def test_compose_writes_midi_wav_and_a_piano_roll_that_download_and_the_seed_rep
         audio, rate = soundfile.read(io.BytesIO(got["audio"].content))
         assert rate == 44100 and len(audio) / rate > 0.5 and np.abs(audio).max() > 0.1
         midi.append(got["midi"].content)
+    assert midi  # some sample has notes
     again = client.post("/api/compose", json=body).json()
-    assert [client.get(again["files_url"] + s["files"]["midi"]).content for s in again["samples"]] == midi
+    assert [client.get(again["files_url"] + s["files"]["midi"]).content for s in again["samples"]
+            if s["files"]] == midi
 
 
 def test_compose_continues_an_opening_typed_as_abc_or_uploaded(client: TestClient,
