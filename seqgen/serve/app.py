@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -267,7 +267,10 @@ def _check_write(models: Models, model_id: str, body: WriteIn) -> None:
         model.known_ids(body.stop, "stop")
 
 
-def _stream(worker: Worker, job: Job, produce: Any) -> AsyncIterator[str]:
+Emit = Callable[[dict[str, Any] | None], None]
+
+
+def _stream(worker: Worker, job: Job, produce: Callable[[Emit], dict[str, Any]]) -> AsyncIterator[str]:
     """The lines of a streamed job: `produce(emit)` runs in a thread, and what it emits (then its result, marked
     "done", or its error) is sent as it comes; the job ends with its thread, cancelled if the page goes away."""
     loop = asyncio.get_running_loop()
