@@ -13,6 +13,7 @@ from seqgen.cli.models import models
 from seqgen.cli.plot import plot
 from seqgen.cli.sample import sample
 from seqgen.cli.score import score
+from seqgen.cli.serve import serve
 from seqgen.cli.train import train
 
 from seqgen import __version__
@@ -69,6 +70,7 @@ def cli() -> None:
       seqgen score "The apple and pear salad" "The apple and pair salad"
       seqgen info
       seqgen plot                           # the newest run's losses against time and steps
+      seqgen serve                          # a local page: compose, write, score, signals
 
     Checkpoints go to ./checkpoints/NAME; sample, score and info use the newest one unless -c is given (a folder,
     or a shipped model's name).
@@ -82,6 +84,7 @@ cli.add_command(info)
 cli.add_command(plot)
 cli.add_command(datasets)
 cli.add_command(models)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ every token. Temperature 0 takes the argmax path; top-k and top-p trim the distr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -106,7 +106,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
              top_k: int | None = None, top_p: float | None = None, seed: int = 0,
              banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
              costs: Sequence[float] | None = None, budget: float | None = None,
-             min_length: int = 0, weights: str = "fp32") -> list[list[int]]:
+             min_length: int = 0, weights: str = "fp32",
+             on_step: Callable[[list[int | None]], None] | None = None) -> list[list[int]]:
     """`num` continuations of `prime` (token ids, at least one), each up to `length` new tokens.
 
     A sample ends early when it produces one of the `stops` id sequences (which is then cut off), or
@@ -114,6 +115,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     dropped). Before `min_length` new tokens no stop applies and single-token stops (an end-of-piece
     token) are not drawn. `banned` ids (unknown-token and start markers) are never drawn. `weights="int8"`
     steps with 8-bit recurrent weights (CPU; faster for large models, logits within about 1e-3).
+    `on_step`, when given, is called after every step with the id each sample drew (None for a sample that has
+    ended), so a face can show samples as they grow; it draws nothing, so the samples are the same without it.
     """
     if not prime:
         raise ValueError("generation needs at least one primer token")
@@ -142,6 +145,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
             for t in range(length):
                 tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
                 drawn.append(tokens)
+                if on_step is not None:
+                    on_step(tokens.tolist())
                 if t + 1 < length:
                     logits, hs, cs = stepper.step_layers(tokens, hs, cs)
             return torch.stack(drawn, 1).tolist() if drawn else [[] for _ in range(num)]
@@ -161,6 +166,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
                         over.add(i)
                         continue
                 out[i].append(ids[i])
+            if on_step is not None:
+                on_step([ids[i] if i in live and i not in over else None for i in range(num)])
             may_stop = t + 1 >= min_length
             live = [i for i in live if i not in over and not (may_stop and any(_ends_with(out[i], s) for s in stops))]
             if not live:

@@ -64,12 +64,14 @@ class Model:
     def sample_ids(self, num: int = 1, length: int | None = None, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float | None = None, prime: Any = None, seed: int | None = None,
                    stop: str | None = None, seconds: float | None = None,
-                   min_length: int | None = None, int8: bool = False) -> tuple[list[int], list[list[int]]]:
+                   min_length: int | None = None, int8: bool = False,
+                   on_step: Callable[[list[int | None]], None] | None = None) -> tuple[list[int], list[list[int]]]:
         """The primer's token ids and `num` continuations of up to `length` new tokens each.
 
         `seconds` (music, waveforms) caps each continuation's duration; `stop` (text) ends a sample at that
         string; no sample ends (at a stop or the model's end token) before `min_length` new tokens. `int8` steps
-        with 8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up."""
+        with 8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up.
+        `on_step` is called with each step's drawn ids (see seqgen.sample.generate)."""
         length = self.home.default_length if length is None else length
         min_length = self.home.min_length(self.codec) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
@@ -85,7 +87,7 @@ class Model:
                             banned=self.codec.special_ids + self.home.untrained_ids(self.codec, self.config)
                             + self.home.prime_bans(self.codec, prime),
                             stops=stops, costs=costs, budget=budget, min_length=min_length,
-                            weights="int8" if int8 else "fp32")
+                            weights="int8" if int8 else "fp32", on_step=on_step)
         except ValueError as e:
             raise SeqgenError(str(e)) from None
         return primer, outs
@@ -103,9 +105,10 @@ class Model:
 
     # --- scoring ------------------------------------------------------------------------------------
     def score(self, texts: str | Sequence[str], batch_size: int = 64, precision: str = "auto") -> list[TextScore]:
-        """Log-probability of each text as a whole (with sentence boundaries: including its end); `precision`
-        (auto, fp32, bf16; see seqgen.precision) is what the recurrent layers run in: auto takes bf16 where the
-        hardware computes it natively (about twice as fast, log-probs within about 1 %), fp32 elsewhere."""
+        """Log-probability of each text as a whole (with sentence boundaries: including its end; a DNA model scores
+        each as a record of bases, its end included); `precision` (auto, fp32, bf16; see seqgen.precision) is what the
+        recurrent layers run in: auto takes bf16 where the hardware computes it natively (about twice as fast,
+        log-probs within about 1 %), fp32 elsewhere."""
         return self._needs("score_texts", "scoring texts")(self, texts, batch_size, precision)
 
     def score_music(self, paths: Sequence[str | Path], batch_size: int = 16,

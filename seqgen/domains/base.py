@@ -165,6 +165,10 @@ class Domain(ABC):
     flag_help: ClassVar[dict[str, str]] = {}
     corpora: ClassVar[tuple[Corpus, ...]] = ()  # built-in corpora of this domain
     sample_flags: ClassVar[tuple[str, ...]] = ()  # `seqgen sample` flags only it takes (SampleRequest.asked)
+    # The views `seqgen serve` gives its models, each resting on a capability of the domain: "compose" (samples
+    # written as MIDI, WAV and piano roll by `write_samples`), "write" (samples streamed as text, token by token),
+    # "score" (`score_texts`: pasted lines with per-token surprisal), "signals" (`read_signal`, `score_signal`).
+    page_views: ClassVar[tuple[str, ...]] = ()
 
     def claims(self, path: Path) -> bool:
         """Whether a file is this domain's by its name (case-insensitive)."""

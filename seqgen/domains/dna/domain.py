@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from seqgen.domains.dna.scoring import RecordScore, calibrate_windows, calibrate
 from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
+    from seqgen.domains.text.scoring import TextScore
     from seqgen.trained import Model
 
 DEFAULT_WINDOW = 1000  # bases per scored window
@@ -43,6 +44,7 @@ class DnaDomain(Domain):
     suffixes = SUFFIXES
     default_length = 1000  # bases
     documents_word = "record(s)"
+    page_views = ("write", "score")
     flag_help = {"sample": "A DNA model prints FASTA or writes it to --out OUT.fa.",
                  "sample --out": "the samples as one FASTA file (.fa, .fasta, .fna; .gz compresses)",
                  "score --window": f"bases per window  [default: {DEFAULT_WINDOW}]",
@@ -134,6 +136,25 @@ class DnaDomain(Domain):
             report.show(fasta.rstrip("\n"))
 
     # --- scoring ------------------------------------------------------------------------------------
+    def score_texts(self, model: Model, texts: str | Sequence[str], batch_size: int = 64,
+                    precision: str = "auto") -> list[TextScore]:
+        """Log-probability of each sequence of bases (whitespace ignored) as a whole record, `<end>` included, with
+        every base's own log-probability (see `Model.score`): what `seqgen serve` colours by surprise."""
+        from seqgen.domains.text.scoring import TextScore
+        from seqgen.score import score_sequences  # torch: imported when scoring, not when the domain is
+
+        codec: NucleotideCodec = model.codec
+        items = [texts] if isinstance(texts, str) else list(texts)
+        seqs = []
+        for text in items:
+            try:
+                seqs.append(codec.encode("".join(text.split())) + list(codec.end_ids))
+            except ValueError as e:
+                raise SeqgenError(f"{text[:20]!r}: {e}") from None
+        results = score_sequences(model.net, seqs, codec.start_ids, batch_size=batch_size, precision=precision)
+        return [TextScore(text, r, [codec.token_name(i) for i in seq], [])
+                for text, seq, r in zip(items, seqs, results, strict=True)]
+
     def score_request(self, model: Model, request: ScoreRequest, report: Report) -> None:
         if request.files or request.document or not request.items:
             raise SeqgenError("a DNA model scores FASTA files given as arguments: seqgen score -c CKPT genome.fa")

@@ -111,6 +111,7 @@ class MusicDomain(Domain):
                                    "default 120)"}
     corpora = (FOLK, CHORALES)
     sample_flags = ("meter", "key", "tempo")
+    page_views = ("compose",)
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         return read_music_data(inputs, codec, settings)

@@ -50,6 +50,7 @@ class TextDomain(Domain):
     flag_help = {"sample": "A text model prints its samples; one trained on ABC notation (the folk-abc corpus) can "
                            "write --midi/--wav/--plot too, for each sample that parses as an ABC tune."}
     corpora = (FOLK_ABC,)
+    page_views = ("write", "score")
 
     def read_data(self, inputs: Inputs, codec: Codec | None, settings: ReadSettings) -> TrainingData:
         from seqgen.domains import unclaimed_files

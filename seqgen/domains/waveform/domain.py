@@ -68,6 +68,7 @@ class WaveformDomain(Domain):
                role="read"),
     )
     default_length = 16000  # samples
+    page_views = ("signals",)
     flag_help = {"sample": "A waveform model writes --wav, --out (.csv, .npy, audio) and --plot.",
                  "sample --out": "each sample as .csv (time, value), .npy, or audio (.wav .flac .ogg)",
                  "score --window": f"seconds per scored window  [default: {DEFAULT_WINDOW_S:g}]",
