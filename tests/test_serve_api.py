@@ -152,7 +152,7 @@ def test_score_gives_every_token_its_surprisal_for_text_and_dna(client: TestClie
             assert math.isclose(sum(bits), -res["logprob"] / math.log(2), rel_tol=1e-3)
             assert math.isclose(res["bits_per_token"], sum(bits) / len(bits), rel_tol=1e-3)
             assert res["perplexity"] == pytest.approx(2 ** res["bits_per_token"], rel=1e-3)
-    assert [t["text"] for t in results[1]["surprisal"]] == list("GGCCGGCC") + ["<end>"]
+    assert [t["token"] for t in results[1]["surprisal"]] == list("GGCCGGCC") + ["<end>"]
 
 
 @pytest.mark.parametrize("name", ["rec.wav", "rec.csv"])

@@ -88,9 +88,9 @@ def score(model: Model, lines: list[str]) -> list[dict[str, Any]]:
     results = []
     for s in model.score(lines):
         r = s.result
-        tokens = [{"text": t, "bits": round(-lp / LN2, 3)}
+        tokens = [{"token": t, "bits": round(-lp / LN2, 3)}
                   for t, lp in zip(s.token_texts, r.token_logprobs, strict=True)]
-        results.append(finite({"text": s.text, "tokens": r.tokens, "logprob": r.logprob, "perplexity": r.perplexity,
+        results.append(finite({"line": s.text, "tokens": r.tokens, "logprob": r.logprob, "perplexity": r.perplexity,
                                "bits_per_token": r.bits_per_token}) | {"surprisal": tokens,
                                                                         "unknown_chars": s.unknown_chars})
     return results

@@ -223,7 +223,7 @@ async function score() {
       const tokens = el("td", {class: "tokens"});
       for (const t of r.surprisal) {
         tokens.append(el("span", {class: "tok", style: `background: ${colour(t.bits)}`, "data-bits": t.bits,
-          title: `${JSON.stringify(t.text)}: ${t.bits.toFixed(2)} bits`, text: shown(t.text)}));
+          title: `${JSON.stringify(t.token)}: ${t.bits.toFixed(2)} bits`, text: shown(t.token)}));
       }
       table.append(el("tr", {class: "scored"}, tokens, el("td", {class: "num", text: fmt(r.logprob, 2)}),
         el("td", {class: "num", text: fmt(r.perplexity, 2)}), el("td", {class: "num", text: fmt(r.bits_per_token, 3)})));
