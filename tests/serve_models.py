@@ -1,15 +1,18 @@
 """Tiny models of every page view, trained once per test session for the `seqgen serve` tests (hidden 32, a few
-dozen steps: seconds on a CPU), and the recordings and tunes the tests upload. Loaded with `pytest_plugins`."""
+dozen steps: seconds on a CPU), the recordings and tunes the tests upload, and the server process and headless
+browser the browser tests (and docs/serve/screenshots.py) drive. Loaded with `pytest_plugins`."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +23,8 @@ from seqgen.domains.waveform.signals import write_recording
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "tests" / "data" / "shakespeare-60k.txt"
 RATE = 100  # Hz, of the tiny waveform model
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 TINY = {"cell": "gru", "layers": 1, "hidden": 32, "batch_size": 4, "seq_len": 32, "device": "cpu",
         "precision": "fp32"}  # the same numerics on any CPU
 
@@ -110,3 +115,64 @@ def server(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     with running_server([str(tiny_models[k]) for k in ("music", "text", "waveform", "dna")],
                         tmp_path_factory.mktemp("serve-cwd")) as url:
         yield url
+
+
+def chromium(width: int, height: int, *extra: str, wait_s: float) -> Any:
+    """Headless Chromium through Selenium, `width` x `height`, muted, with `extra` command-line switches."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                "--mute-audio", *extra):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_script_timeout(wait_s)
+    return driver
+
+
+class Page:
+    """The seqgen page in the browser, with the few moves the tests and docs/serve/screenshots.py make."""
+
+    def __init__(self, driver: Any, url: str, wait_s: float):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver, self.url = driver, url
+        self.wait = WebDriverWait(driver, wait_s)
+        driver.get(url)
+        self.until("document.body.classList.contains('ready')")
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def until(self, condition: str, *args: Any) -> Any:
+        """Wait until a JavaScript expression (its value returned) is truthy."""
+        return self.wait.until(lambda d: d.execute_script(f"return {condition};", *args))
+
+    def find(self, selector: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def use(self, model: str, view: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find("#model")).select_by_value(model)
+        self.find(f"#views button[data-view={view}]").click()
+        assert self.find(f"#{view}").is_displayed()
+
+    def fill(self, view: str, **values: Any) -> None:
+        for name, value in values.items():
+            field = self.find(f"#{view} [name={name}]")
+            field.clear()
+            field.send_keys(str(value))
+
+    def run(self, view: str) -> None:
+        """Press the view's button and wait for the job to end (the page no longer busy)."""
+        self.find(f"#{view}-go").click()
+        self.until("!document.body.classList.contains('busy')")
+
+    def error(self) -> str:
+        return self.js("const e = document.querySelector('#error'); return e.hidden ? '' : e.textContent;")

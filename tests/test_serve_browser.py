@@ -5,18 +5,16 @@ their message in the page. Skipped, saying why, where the browser, its driver or
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from serve_models import CHROMIUM, DRIVER, Page, chromium
 
 from seqgen.domains.waveform.signals import write_recording
 
 pytest_plugins = ["serve_models"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT_S = 60
 ABC = "X:1\nT:opening\nM:6/8\nL:1/8\nK:D\nA|dfa agf|efg fed|\n"
 
@@ -26,70 +24,17 @@ def browser() -> Iterator[Any]:
     if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
         pytest.skip("no headless browser: install Debian's chromium and chromium-driver (.ci/run does)")
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError:
         pytest.skip("selenium is not installed: pip install -e '.[test]'")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_script_timeout(WAIT_S)
+    driver = chromium(1400, 1000, "--autoplay-policy=no-user-gesture-required", wait_s=WAIT_S)
     yield driver
     driver.quit()
 
 
-class Page:
-    """The seqgen page in the browser, with the few moves the tests make."""
-
-    def __init__(self, driver: Any, url: str):
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        self.driver, self.url = driver, url
-        self.wait = WebDriverWait(driver, WAIT_S)
-        driver.get(url)
-        self.until("document.body.classList.contains('ready')")
-
-    def js(self, script: str, *args: Any) -> Any:
-        return self.driver.execute_script(script, *args)
-
-    def until(self, condition: str, *args: Any) -> Any:
-        """Wait until a JavaScript expression (its value returned) is truthy."""
-        return self.wait.until(lambda d: d.execute_script(f"return {condition};", *args))
-
-    def find(self, selector: str) -> Any:
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_element(By.CSS_SELECTOR, selector)
-
-    def use(self, model: str, view: str) -> None:
-        from selenium.webdriver.support.ui import Select
-
-        Select(self.find("#model")).select_by_value(model)
-        self.find(f"#views button[data-view={view}]").click()
-        assert self.find(f"#{view}").is_displayed()
-
-    def fill(self, view: str, **values: Any) -> None:
-        for name, value in values.items():
-            field = self.find(f"#{view} [name={name}]")
-            field.clear()
-            field.send_keys(str(value))
-
-    def run(self, view: str) -> None:
-        """Press the view's button and wait for the job to end (the page no longer busy)."""
-        self.find(f"#{view}-go").click()
-        self.until("!document.body.classList.contains('busy')")
-
-    def error(self) -> str:
-        return self.js("const e = document.querySelector('#error'); return e.hidden ? '' : e.textContent;")
-
-
 @pytest.fixture
 def page(browser: Any, server: str) -> Page:
-    return Page(browser, server)
+    return Page(browser, server, WAIT_S)
 
 
 def test_compose_plays_shows_the_roll_and_downloads_the_midi(page: Page, tiny_models: dict[str, Path]) -> None:
@@ -223,7 +168,7 @@ def test_bad_requests_show_a_clear_message_in_the_page(page: Page, tiny_models: 
     page.until("window.statuses.some(s => s.includes('step'))")
     first = page.driver.current_window_handle
     page.driver.switch_to.new_window("tab")
-    other = Page(page.driver, page.url)
+    other = Page(page.driver, page.url, WAIT_S)
     other.use(music, "compose")
     other.fill("compose", seconds=2)
     other.run("compose")
