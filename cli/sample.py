@@ -71,13 +71,17 @@ Examples:
 @click.option("--int8", is_flag=True,
               help="Step with 8-bit recurrent weights (CPU): several times faster for models of 512 hidden units "
                    "and up; the next-token distribution moves by a KL of about 1e-5.")
+@click.option("--grammar/--no-grammar", default=True, show_default=True,
+              help="Music (metrical tokens): draw only tokens in the order a piece is written (bar, metre, then "
+                   "positions inside the bar, each with pitch and duration), so one stray token cannot unsettle "
+                   "a tune; --no-grammar draws from the model as it is, to compare.")
 @device_option
 def sample(checkpoint: str | None, length: int | None, min_length: int | None, seconds: float | None,
            temperature: float, top_k: int | None, top_p: float | None, prime: str | None, prime_midi: Path | None,
            num: int,
            seed: int | None, stop: str | None, midi: Path | None, wav: Path | None, plot: Path | None,
            out: Path | None, meter: str | None, key: str | None, tempo: float | None, max_note_seconds: float,
-           as_json: bool, int8: bool, device: str) -> None:
+           as_json: bool, int8: bool, grammar: bool, device: str) -> None:
     """Generate, then print (text) or write files (music, waveforms): the model's domain writes them."""
     from seqgen.domains.base import Report, SampleRequest, SampleRun
 
@@ -92,7 +96,7 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
     prime_given = model.home.sample_prime(request)
     primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                     prime=prime_given, seed=seed, stop=stop, seconds=seconds,
-                                    min_length=min_length, int8=int8)
+                                    min_length=min_length, int8=int8, grammar=grammar)
     samples = model.home.decode_samples(model.codec, prime_given, primer, outs,
                                         max_note_seconds=request.max_note_seconds,
                                         **({"tempo": tempo} if tempo is not None else {}))

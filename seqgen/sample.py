@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seqgen.codecs.grammar import Grammar
 from seqgen.models import SequenceModel, in_eval_mode
 from seqgen.stepper import Stepper
 
@@ -100,6 +101,33 @@ def _ends_with(seq: list[int], suffix: list[int]) -> bool:
     return len(suffix) > 0 and len(seq) >= len(suffix) and seq[-len(suffix):] == suffix
 
 
+class GrammarMasks:
+    """Per-sample grammar states of a batch being sampled, and the -inf bias [num, vocab] they put on the logits
+    of the ids each sample's grammar does not allow next (one bias row cached per state)."""
+
+    def __init__(self, grammar: Grammar, prime: Sequence[int], num: int, device: torch.device):
+        self.grammar, self.device = grammar, device
+        self.states = [grammar.start(prime)] * num
+        self.rows: dict[object, Tensor] = {}
+
+    def _row(self, state: object) -> Tensor:
+        row = self.rows.get(state)
+        if row is None:
+            allowed = torch.from_numpy(self.grammar.allowed(state))
+            row = self.rows[state] = torch.where(allowed, 0.0, float("-inf")).to(self.device)
+        return row
+
+    def apply(self, logits: Tensor) -> Tensor:
+        """`logits` [num, vocab] with disallowed ids at -inf; a row left with nothing (bans took every allowed id)
+        keeps its logits."""
+        masked = logits + torch.stack([self._row(s) for s in self.states])
+        dead = torch.isneginf(masked).all(-1, keepdim=True)
+        return torch.where(dead, logits, masked)
+
+    def advance(self, ids: list[int]) -> None:
+        self.states = [self.grammar.advance(s, i) for s, i in zip(self.states, ids, strict=True)]
+
+
 @torch.inference_mode()
 @in_eval_mode
 def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
@@ -107,7 +135,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
              banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
              costs: Sequence[float] | None = None, budget: float | None = None,
              min_length: int = 0, weights: str = "fp32",
-             on_step: Callable[[list[int | None]], None] | None = None) -> list[list[int]]:
+             on_step: Callable[[list[int | None]], None] | None = None,
+             grammar: Grammar | None = None) -> list[list[int]]:
     """`num` continuations of `prime` (token ids, at least one), each up to `length` new tokens.
 
     A sample ends early when it produces one of the `stops` id sequences (which is then cut off), or
@@ -117,6 +146,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
     steps with 8-bit recurrent weights (CPU; faster for large models, logits within about 1e-3).
     `on_step`, when given, is called after every step with the id each sample drew (None for a sample that has
     ended), so a face can show samples as they grow; it draws nothing, so the samples are the same without it.
+    With a `grammar` each token is drawn among those it allows after the primer and the tokens before (the
+    model's distribution renormalised over them; where bans leave none of them, the grammar gives way).
     """
     if not prime:
         raise ValueError("generation needs at least one primer token")
@@ -140,7 +171,8 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
         stops = [list(s) for s in stops if s]
         early_ban = torch.zeros(model.config.vocab_size, device=device)
         early_ban[[s[0] for s in stops if len(s) == 1]] = float("-inf")
-        if not stops and (budget is None or costs is None):  # nothing to check per token: no sync per step
+        rules = GrammarMasks(grammar, prime, num, device) if grammar is not None else None
+        if not stops and (budget is None or costs is None) and rules is None:  # nothing to check: no sync per step
             drawn = []
             for t in range(length):
                 tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
@@ -156,8 +188,12 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
         for t in range(length):
             if t < min_length:
                 logits = logits + early_ban
+            if rules is not None:
+                logits = rules.apply(logits)
             tokens = choose(logits, top_k, top_p, noise.next() if noise else None)
             ids = tokens.tolist()
+            if rules is not None:
+                rules.advance(ids)
             over: set[int] = set()
             for i in live:
                 if budget is not None and costs is not None:

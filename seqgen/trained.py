@@ -65,13 +65,16 @@ class Model:
                    top_k: int | None = None, top_p: float | None = None, prime: Any = None, seed: int | None = None,
                    stop: str | None = None, seconds: float | None = None,
                    min_length: int | None = None, int8: bool = False,
-                   on_step: Callable[[list[int | None]], None] | None = None) -> tuple[list[int], list[list[int]]]:
+                   on_step: Callable[[list[int | None]], None] | None = None,
+                   grammar: bool = True) -> tuple[list[int], list[list[int]]]:
         """The primer's token ids and `num` continuations of up to `length` new tokens each.
 
         `seconds` (music, waveforms) caps each continuation's duration; `stop` (text) ends a sample at that
         string; no sample ends (at a stop or the model's end token) before `min_length` new tokens. `int8` steps
         with 8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up.
-        `on_step` is called with each step's drawn ids (see seqgen.sample.generate)."""
+        `on_step` is called with each step's drawn ids (see seqgen.sample.generate). With `grammar` (the default)
+        a codec that has a token grammar (music's metrical tokens) gets only samples that follow it; False draws
+        from the model's distribution as it is."""
         length = self.home.default_length if length is None else length
         min_length = self.home.min_length(self.codec) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
@@ -87,7 +90,8 @@ class Model:
                             banned=self.codec.special_ids + self.home.untrained_ids(self.codec, self.config)
                             + self.home.prime_bans(self.codec, prime),
                             stops=stops, costs=costs, budget=budget, min_length=min_length,
-                            weights="int8" if int8 else "fp32", on_step=on_step)
+                            weights="int8" if int8 else "fp32", on_step=on_step,
+                            grammar=self.codec.grammar() if grammar else None)
         except ValueError as e:
             raise SeqgenError(str(e)) from None
         return primer, outs
@@ -95,12 +99,12 @@ class Model:
     def sample(self, num: int = 1, length: int | None = None, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, prime: Any = None, seed: int | None = None, stop: str | None = None,
                seconds: float | None = None, min_length: int | None = None, int8: bool = False,
-               **options: Any) -> list[Any]:
+               grammar: bool = True, **options: Any) -> list[Any]:
         """`num` samples generated together, primer included: strings from a text model, PrettyMIDI pieces
         from a music model (notes held longer than `max_note_seconds`, default 5 s, are ended), float sample
         arrays at the model's rate from a waveform model. `options` go to the domain's decoding."""
         primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds,
-                                       min_length, int8)
+                                       min_length, int8, grammar=grammar)
         return self.home.decode_samples(self.codec, prime, primer, outs, **options)
 
     # --- scoring ------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from seqgen.codecs.grammar import Grammar
 
 
 def token_dtype(vocab_size: int) -> type[np.integer]:
@@ -71,6 +74,10 @@ class Codec(ABC):
     def end_ids(self) -> list[int]:
         """Tokens appended to a sequence when scoring it as a complete unit."""
         return []
+
+    def grammar(self) -> Grammar | None:
+        """The order this codec's tokens must come in, for samplers (see seqgen.codecs.grammar); None: any."""
+        return None
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:

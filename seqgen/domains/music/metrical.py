@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import miditok
     import symusic
 
+    from seqgen.domains.music.grammar import MetricalGrammar
     from seqgen.midi import pretty_midi
 
 NAME = "music"
@@ -134,6 +135,7 @@ class MetricalCodec(Codec):
         self._seconds = self._bar_quarters * 60 / TEMPO
         # "6/8" -> the id of TimeSig_6/8
         self.meters = {f"{m[1]}/{m[2]}": i for i, m in enumerate(signatures) if m}
+        self._grammar: MetricalGrammar | None = None
 
     # --- vocabulary -------------------------------------------------------------------------------------
     @property
@@ -172,6 +174,15 @@ class MetricalCodec(Codec):
     def key_of(self, ids: Sequence[int]) -> int | None:
         """The key number a token sequence's key token names (its first), or None."""
         return next((int(i) - self._key_base for i in ids if self.keys and int(i) >= self._key_base), None)
+
+    def grammar(self) -> MetricalGrammar:
+        """Bars, positions, pitches and durations in REMI's order, positions inside their bar (see
+        seqgen.domains.music.grammar); built once per codec."""
+        if self._grammar is None:
+            from seqgen.domains.music.grammar import MetricalGrammar
+
+            self._grammar = MetricalGrammar(self)
+        return self._grammar
 
     # --- pieces <-> tokens --------------------------------------------------------------------------------
     def encode(self, data: pretty_midi.PrettyMIDI) -> list[int]:
