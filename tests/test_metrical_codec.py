@@ -175,6 +175,25 @@ def test_play_order_never_loops_on_marks_a_model_misplaced() -> None:
         assert 0 < played <= 2 * 16 and all(0 <= a < b <= 16 for a, b in segments)
 
 
+def test_a_repeat_from_a_stray_first_note_keeps_the_bars_in_step(codec: MetricalCodec) -> None:
+    """A sample that opens on a stray position (the second eighth-note triplet of a 2/4 bar) and repeats from the
+    top at a bar line: the second time through, every note keeps its place in the bar (played from the first note
+    it would land a third of a beat early, and the grid with it). A written passage is never played twice for it:
+    the lead-in that re-aligns the bars is silent."""
+    vocab = codec.tokenizer.vocab
+    repeat_end = next(i for i in range(codec.vocab_size) if codec.token_name(i) == "Repeat_end")
+
+    def note(position: int, pitch: int) -> list[int]:
+        return [vocab[f"Position_{position}"], codec.pitch_ids([pitch])[0], vocab["Duration_0.4.12"]]
+
+    bar = codec.first_bar("2/4")
+    ids = [codec.key_id(0), *bar, *note(4, 60), *note(8, 62), *bar, *note(0, 64), *note(12, 65), repeat_end]
+    onsets = [(round(n.start, 4), n.pitch) for n in sorted(codec.decode(ids).instruments[0].notes,
+                                                             key=lambda n: n.start)]
+    once = [(round(q * SECONDS_PER_QUARTER, 4), p) for q, p in ((1 / 3, 60), (2 / 3, 62), (2, 64), (3, 65))]
+    assert onsets == once + [(round(t + 4 * SECONDS_PER_QUARTER, 4), p) for t, p in once]
+
+
 def test_pitch_tables_transpose_and_ban_by_pitch(codec: MetricalCodec) -> None:
     ids = np.asarray(codec.encode(abc_to_midi(f"X:1\nT:t\n{JIG}\n")))
     assert codec.pitch_span(ids) == (69, 78)

@@ -24,11 +24,12 @@ miditok imports torch and takes about a second: it is imported when a metrical c
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -304,7 +305,12 @@ class MetricalCodec(Codec):
         if pending:  # marks after the last note: at the end
             marks.setdefault(end, set()).update(pending)
         # the piece starts at its first note, or at a repeat sign before it (a first bar of silence is repeated too)
-        segments = play_order(marks, min(min(n.start for n in notes), *marks), end, self._form)
+        # bar lines, the last bar's end included (a repeat sign after the last note stands there)
+        bars = [when * 60 / TEMPO for token, when in zip(ids, times, strict=True) if token == self._bar]
+        bars.append(bar_end * 60 / TEMPO)
+        onsets = sorted(n.start for n in notes)
+        segments = play_order(marks, min(min(n.start for n in notes), *marks), end, self._form,
+                              in_step=lambda back_to, at: in_step(bars, onsets, back_to, at))
         played = []
         at = segments[0][0]
         for a, b in segments:
@@ -364,13 +370,40 @@ class MetricalCodec(Codec):
         return f"metrical REMI ({self.vocab_size} tokens{', key tokens' if self.keys else ''})"
 
 
-def play_order(marks: dict[float, set[int]], start: float, end: float,
-               form: dict[str, int]) -> list[tuple[float, float]]:
+def in_step(bars: Sequence[float], onsets: Sequence[float], back_to: float, at: float) -> float:
+    """Where a repeat from `at` back to `back_to` resumes so that the bars go on in step: the latest time at or
+    before `back_to` that lies as far into its bar as `at` lies into its own (`bars`, `onsets`: bar starts and note
+    onsets, ascending), provided no note starts in between (the lead-in is silence: nothing is played again that the
+    piece does not repeat); else `back_to`.
+
+    Real tunes repeat whole bars, or a pickup with the short bar it completes, so the two mostly agree already. A
+    model may open a piece on a stray position and end the repeat on a bar line: played from its first note, every
+    bar of the second time through would fall off the beat; resumed at that bar's line, it keeps the beat."""
+    def bar_of(t: float) -> int:
+        return max(0, bisect.bisect_right(bars, t + 1e-9) - 1)
+
+    if not bars:
+        return back_to
+    offset = at - bars[bar_of(at)]
+    for k in (bar_of(back_to), bar_of(back_to) - 1):
+        if k < 0:
+            break
+        resume = bars[k] + offset
+        fits = k + 1 >= len(bars) or resume < bars[k + 1] - 1e-9
+        if resume <= back_to + 1e-9 and fits:
+            silent = bisect.bisect_left(onsets, resume - 1e-9) == bisect.bisect_left(onsets, back_to - 1e-9)
+            return resume if silent else back_to
+    return back_to
+
+
+def play_order(marks: dict[float, set[int]], start: float, end: float, form: dict[str, int],
+               in_step: Callable[[float, float], float] | None = None) -> list[tuple[float, float]]:
     """The stretches of a written piece in the order they are played, as (from, to) times, given its form marks
     by time (`form` maps REPEAT_START, ... to their token ids). A repeat end goes back once to the last repeat
     start (else the beginning, or the end of the previous repeat, as in ABC); the second time through, a first
     ending is skipped for the second ending after it. Marks a model wrote out of place are played as far as they
-    make sense and never loop: each repeat end is taken once."""
+    make sense and never loop: each repeat end is taken once. `in_step(back_to, at)`, when given, says where a
+    repeat from `at` to `back_to` resumes (see `in_step`, which keeps the bars in step)."""
     begin_, end_, first_, second_ = (form[m] for m in (REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING))
     marks = {**marks, start: marks.get(start, set()) & {begin_}}  # at the very start only a repeat start means anything
     times = sorted(t for t in marks if start <= t <= end)
@@ -389,6 +422,8 @@ def play_order(marks: dict[float, set[int]], start: float, end: float,
         if end_ in here:
             if here_at not in taken:  # the first time at this repeat end: back to its start
                 taken.add(here_at)
+                resume = in_step(back_to, here_at) if in_step else back_to
+                segments.append((resume, back_to))  # a lead-in that keeps the bars in step (mostly empty)
                 pos, again, jumped_to = back_to, True, back_to
                 continue
             again, back_to = False, here_at  # the repeat is done; the next starts here at the latest

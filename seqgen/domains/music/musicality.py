@@ -144,23 +144,31 @@ def melody(piece: Piece) -> list[Note]:
 def grid_share(piece: Piece) -> float:
     """Share (0..1) of the melody's onsets within ±1/8 of a 16th note of the 16th-note grid.
 
-    The grid runs at the piece's tempo (in quarter notes, so tempo changes move it) from the first onset, so a
-    leading silence does not shift it. Onsets placed at random would land on it a quarter of the time
-    (2 × 1/8), so 0.25 is the chance level, 1.0 a strictly metrical piece; triplets count as off the grid."""
+    The grid runs at the piece's tempo (in quarter notes, so tempo changes move it) in the phase most onsets keep,
+    as a listener finds the beat: a leading silence does not shift it, nor does one stray note (a pickup on an odd
+    position, a hesitation at the start) put every later onset off it; a piece that slips halfway loses the half
+    out of step. Onsets placed at random would land on it about a quarter of the time (2 × 1/8; a little more in
+    short pieces, whose best phase may be luck), so 0.25 is the chance level, 1.0 a strictly metrical piece;
+    triplets count as off the grid."""
     onsets = np.array([n.onset for n in melody(piece)])
     q = piece.quarters(onsets)
     sixteenths = (q - q[0]) * GRID_PER_QUARTER
-    return float(np.mean(_on_grid(sixteenths)))
+    # candidate phases: where each onset falls between two grid points (a grid through some onset), the first
+    # onset's own first, so that ties keep the grid it starts
+    phases = np.unique(np.round(sixteenths % 1.0, 6))
+    phases = np.concatenate([[0.0], phases[phases > 0]])
+    on = [np.mean(_on_grid(sixteenths - phase)) for phase in phases]
+    return float(max(on))
 
 
 def local_grid_share(piece: Piece) -> float:
     """Share (0..1) of the melody's inter-onset intervals within ±1/8 of a 16th note of a whole number (one or
     more) of 16th notes at the piece's tempo; 1.0 for a piece of one note.
 
-    Unlike `grid_share` this is blind to phase: one stray interval (an incomplete triplet, a hesitation) puts
-    every later onset off a grid fixed at the first onset, but only itself off here. A piece that keeps a steady
-    16th-note pulse yet slips once scores high here and low there; uneven timing throughout scores low on both.
-    Random intervals are on the grid about a quarter of the time."""
+    Unlike `grid_share` this is blind to phase: a piece that slips halfway puts half its onsets off the grid, but
+    only the slip off here. A piece that keeps a steady 16th-note pulse yet slips once scores high here and lower
+    there; uneven timing throughout scores low on both. Random intervals are on the grid about a quarter of the
+    time."""
     q = piece.quarters(np.array([n.onset for n in melody(piece)]))
     gaps = np.diff(q) * GRID_PER_QUARTER
     if not len(gaps):
