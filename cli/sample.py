@@ -38,8 +38,8 @@ Examples:
                    f"{flag_help('sample --min-length', labelled=False)}]")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Music: stop each sample once it would pass this many seconds (the primer not counted). A metrical "
-                   "model counts its bars as written: repeats it writes are played out after, so such a "
-                   "piece can last longer.")
+                   "model's piece counts as played: a repeat sign costs the bars it repeats (a first ending "
+                   "skipped the second time through is not counted twice).")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
               help="Sharpness: below 1 is safer, above 1 wilder, 0 always takes the most likely token.")
 @click.option("--top-k", type=click.IntRange(min=0), default=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -128,12 +129,60 @@ class GrammarMasks:
         self.states = [self.grammar.advance(s, i) for s, i in zip(self.states, ids, strict=True)]
 
 
+@runtime_checkable
+class Meter(Protocol):
+    """What a sequence spends (seconds of music, say) where a token's cost depends on the tokens before it: a repeat
+    sign costs the passage it repeats. A state is read off the primer, then advanced by each token a sample draws;
+    states are values (never changed in place), so the samples of a batch, which start from one primer state, keep
+    theirs apart."""
+
+    def start(self, ids: Sequence[int]) -> object:
+        """The state after reading `ids` (a primer: the codec's start ids and what follows them)."""
+
+    def advance(self, state: object, token: int) -> tuple[object, float]:
+        """The state after `token` follows a sequence in `state`, and what `token` costs there (it may be negative
+        where it changes what earlier tokens cost: the total is what the sequence spends)."""
+
+
+Costs = Sequence[float] | Meter  # a cost per token id, whatever comes before it, or a meter
+
+
+class TokenCosts:
+    """A per-token table as a meter with no state: each token costs its entry wherever it comes."""
+
+    def __init__(self, costs: Sequence[float]):
+        self.costs = costs
+
+    def start(self, ids: Sequence[int]) -> None:
+        return None
+
+    def advance(self, state: None, token: int) -> tuple[None, float]:
+        return None, self.costs[token]
+
+
+class Budget:
+    """What each sample of a batch has spent of `budget` by `costs`, counted from the state after the primer (whose
+    own costs are not counted), with each sample's meter state."""
+
+    def __init__(self, costs: Costs, budget: float, prime: Sequence[int], num: int):
+        self.meter = costs if isinstance(costs, Meter) else TokenCosts(costs)
+        self.budget = budget
+        self.states = [self.meter.start(prime)] * num
+        self.spent = [0.0] * num
+
+    def passed(self, i: int, token: int) -> bool:
+        """Whether sample `i` passes the budget when it draws `token`."""
+        self.states[i], cost = self.meter.advance(self.states[i], token)
+        self.spent[i] += cost
+        return self.spent[i] > self.budget
+
+
 @torch.inference_mode()
 @in_eval_mode
 def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int = 0,
              banned: Sequence[int] = (), stops: Sequence[Sequence[int]] = (),
-             costs: Sequence[float] | None = None, budget: float | None = None,
+             costs: Costs | None = None, budget: float | None = None,
              min_length: int = 0, weights: str = "fp32",
              on_step: Callable[[list[int | None]], None] | None = None,
              grammar: Grammar | None = None) -> list[list[int]]:
@@ -141,9 +190,11 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
 
     A sample ends early when it produces one of the `stops` id sequences (which is then cut off), or
     when the summed `costs` of its tokens (e.g. seconds of music) would pass `budget` (that token is
-    dropped). Before `min_length` new tokens no stop applies and single-token stops (an end-of-piece
-    token) are not drawn. `banned` ids (unknown-token and start markers) are never drawn. `weights="int8"`
-    steps with 8-bit recurrent weights (CPU; faster for large models, logits within about 1e-3).
+    dropped): `costs` is a cost per token id, or a `Meter` whose costs depend on the primer and the tokens
+    before (seconds of music as played, its repeats played out). Before `min_length` new tokens no stop
+    applies and single-token stops (an end-of-piece token) are not drawn. `banned` ids (unknown-token and
+    start markers) are never drawn. `weights="int8"` steps with 8-bit recurrent weights (CPU; faster for
+    large models, logits within about 1e-3).
     `on_step`, when given, is called after every step with the id each sample drew (None for a sample that has
     ended), so a face can show samples as they grow; it draws nothing, so the samples are the same without it.
     With a `grammar` each token is drawn among those it allows after the primer and the tokens before (the
@@ -184,7 +235,7 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
             return torch.stack(drawn, 1).tolist() if drawn else [[] for _ in range(num)]
         out: list[list[int]] = [[] for _ in range(num)]
         live = list(range(num))
-        spent = [0.0] * num
+        limit = Budget(costs, budget, prime, num) if budget is not None and costs is not None else None
         for t in range(length):
             if t < min_length:
                 logits = logits + early_ban
@@ -196,11 +247,9 @@ def generate(model: SequenceModel, prime: Sequence[int], length: int, num: int =
                 rules.advance(ids)
             over: set[int] = set()
             for i in live:
-                if budget is not None and costs is not None:
-                    spent[i] += costs[ids[i]]
-                    if spent[i] > budget:
-                        over.add(i)
-                        continue
+                if limit is not None and limit.passed(i, ids[i]):
+                    over.add(i)
+                    continue
                 out[i].append(ids[i])
             if on_step is not None:
                 on_step([ids[i] if i in live and i not in over else None for i in range(num)])

@@ -108,7 +108,7 @@ def test_repeat_signs_and_endings_become_tokens_and_are_played_out(codec: Metric
     assert [n.pitch for n in notes] == _played(FORM) and len(notes) == 36
     # bars 1-3 twice (ending 1 the first time), ending 2, bars 5-6 twice: 10 bars after the pickup's
     assert back.get_end_time() == pytest.approx((1 + 10) * 2 * SECONDS_PER_QUARTER)
-    assert codec.seconds(ids) == 7 * 2 * SECONDS_PER_QUARTER  # --seconds counts bars as written
+    assert codec.seconds(ids) == 7 * 2 * SECONDS_PER_QUARTER  # bars as written (--seconds counts them played)
     assert np.array_equal(codec.transpose(np.asarray(ids), 2) >= codec.vocab_size - 4, np.asarray(ids) >=
                           codec.vocab_size - 4)  # form tokens are no pitches
 

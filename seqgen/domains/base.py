@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from seqgen.corpora import Corpus
+    from seqgen.sample import Costs
     from seqgen.trained import Model
 
 FileProgress = Callable[[int, int], None]  # (files done, files in all)
@@ -189,8 +190,9 @@ class Domain(ABC):
         """Token ids of a primer (after the codec's start context); [] when there is none."""
 
     @abstractmethod
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
-        """A --seconds cap as (length, per-token costs in seconds, budget), or an error where it means nothing."""
+    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, Costs | None, float | None]:
+        """A --seconds cap as (length, costs in seconds: per token id or a meter, see seqgen.sample.generate,
+        budget), or an error where it means nothing."""
 
     def min_length(self, codec: Codec) -> int:
         """New tokens a sample writes before it may end, for this codec (default_min_length unless a domain's

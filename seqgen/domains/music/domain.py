@@ -32,6 +32,7 @@ from seqgen.domains.music.files import MUSIC_SUFFIXES
 from seqgen.domains.music.metrical import MetricalCodec
 from seqgen.domains.music.opening import Opening, at_tempo, check_tempo, opening_bans, opening_ids
 from seqgen.domains.music.output import read_piece, write_pieces
+from seqgen.domains.music.played_time import PlayedTime
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
 from seqgen.errors import SeqgenError
@@ -40,6 +41,7 @@ from seqgen.midi import pretty_midi
 if TYPE_CHECKING:
     import numpy as np
 
+    from seqgen.sample import Costs
     from seqgen.trained import Model
 
 NAME = NoteEventCodec.domain
@@ -136,9 +138,12 @@ class MusicDomain(Domain):
         """An `Opening`'s metre: every other time signature."""
         return opening_bans(codec, prime) if isinstance(prime, Opening) else []
 
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
-        """Each sample stops before its time shifts pass `seconds`."""
+    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, Costs | None, float | None]:
+        """Each sample stops before it would last longer than `seconds`: a performance model's time shifts, a
+        metrical model's bars as played, its repeats played out (see played_time)."""
         check_seconds(seconds)
+        if isinstance(codec, MetricalCodec):
+            return length, PlayedTime(codec), seconds
         events: EventCodec = codec
         return length, events.token_seconds.tolist(), seconds
 

@@ -8,8 +8,9 @@ in beats. A model then knows where the beat is, and a sampled tune keeps it.
 MidiTok does the tokenization; written here, and why:
 * one stream: with programs off MidiTok makes one sequence per track, so the tracks are merged first (voices of
   a chorale interleave by onset, then pitch, MidiTok's order);
-* times in seconds for `--seconds` and bits per second: REMI has no time-shift tokens, so each bar's time
-  signature token carries the bar's length (at the 120 quarter notes per minute the decoder writes);
+* times in seconds for bits per second: REMI has no time-shift tokens, so each bar's time signature token carries
+  the bar's length (at the 120 quarter notes per minute the decoder writes); `--seconds` counts the bars as played,
+  repeats played out (see played_time);
 * transposition and pitch bans as id tables over the `Pitch_p` tokens (the full MIDI range is in the vocabulary,
   so a transposed piece never falls outside it);
 * form, the folk-rnn way: four tokens after MidiTok's, `Repeat_start`, `Repeat_end`, `Ending_1`, `Ending_2`,
