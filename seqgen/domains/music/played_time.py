@@ -24,13 +24,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqgen.domains.music.metrical import FORM_TOKENS, RESOLUTION, MetricalCodec, play_order
+from seqgen.domains.music.metrical import FORM_TOKENS, RESOLUTION, MetricalCodec, in_step, play_order
 
 
 class Timeline(NamedTuple):
     """A sequence's timeline, in seconds: where its written bars end and the current one starts, the current bar's
     beat, its first note (None before one), its form marks placed (time, token id) and those not placed yet (they go
-    at the next bar line or note position, or at the end), and the length of the piece as played."""
+    at the next bar line or note position, or at the end), the length of the piece as played, and its bar lines and
+    note positions so far (a repeat resumes in step with the bars, see metrical.in_step)."""
 
     end: float = 0.0
     bar_start: float = 0.0
@@ -39,6 +40,8 @@ class Timeline(NamedTuple):
     marks: tuple[tuple[float, int], ...] = ()
     pending: tuple[int, ...] = ()
     played: float = 0.0
+    bars: tuple[float, ...] = ()
+    onsets: tuple[float, ...] = ()
 
 
 class PlayedTime:
@@ -68,14 +71,16 @@ class PlayedTime:
     def advance(self, state: Timeline, token: int) -> tuple[Timeline, float]:
         """The timeline after `token`, and the seconds it adds to the piece as played."""
         if token == self._bar:
-            return self._measured(state, self._placed(state._replace(bar_start=state.end), state.end))
+            opened = state._replace(bar_start=state.end, bars=(*state.bars, state.end))
+            return self._measured(state, self._placed(opened, state.end))
         if self._seconds[token]:
             bar, beat = float(self._seconds[token]), float(self._beat[token])
             return self._measured(state, state._replace(end=state.end + bar, beat=beat))
         if self._position[token] >= 0:
             when = state.bar_start + int(self._position[token]) / RESOLUTION * state.beat
             first = when if state.first_note is None else state.first_note
-            return self._measured(state, self._placed(state._replace(first_note=first), when))
+            noted = state._replace(first_note=first, onsets=(*state.onsets, when))
+            return self._measured(state, self._placed(noted, when))
         if token in self._form_ids:
             return self._measured(state, state._replace(pending=(*state.pending, token)))
         return state, 0.0  # pitches, durations, keys and special tokens take no time
@@ -89,9 +94,10 @@ class PlayedTime:
 
     def _measured(self, before: Timeline, after: Timeline) -> tuple[Timeline, float]:
         """`after` with its played length, and what it adds to `before`'s; measured anew only where what the
-        length depends on has changed (most notes and bar lines change nothing of it)."""
+        length depends on has changed (without form marks, notes and bar lines change nothing of it)."""
+        unmarked = not (after.marks or after.pending)
         if (after.end, after.first_note, after.marks, after.pending) == \
-                (before.end, before.first_note, before.marks, before.pending):
+                (before.end, before.first_note, before.marks, before.pending) and unmarked:
             return after, 0.0
         played = self._played(after)
         return after._replace(played=played), played - before.played
@@ -107,4 +113,7 @@ class PlayedTime:
         if state.pending:  # marks after the last note: at the end
             marks.setdefault(state.end, set()).update(state.pending)
         start = min(state.first_note, *marks)
-        return start + sum(b - a for a, b in play_order(marks, start, state.end, self._form))
+        bars, onsets = (*state.bars, state.end), sorted(state.onsets)
+        segments = play_order(marks, start, state.end, self._form,
+                              in_step=lambda back_to, at: in_step(bars, onsets, back_to, at))
+        return start + sum(b - a for a, b in segments)
