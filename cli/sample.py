@@ -39,7 +39,7 @@ Examples:
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Music: stop each sample once it would pass this many seconds (the primer not counted). A metrical "
                    "model's piece counts as played: a repeat sign costs the bars it repeats (a first ending "
-                   "skipped the second time through is not counted twice).")
+                   "skipped the second time through is not counted twice), at the --tempo asked.")
 @click.option("-T", "--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
               help="Sharpness: below 1 is safer, above 1 wilder, 0 always takes the most likely token.")
 @click.option("--top-k", type=click.IntRange(min=0), default=None,
@@ -96,7 +96,8 @@ def sample(checkpoint: str | None, length: int | None, min_length: int | None, s
     prime_given = model.home.sample_prime(request)
     primer, outs = model.sample_ids(num=num, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                     prime=prime_given, seed=seed, stop=stop, seconds=seconds,
-                                    min_length=min_length, int8=int8, grammar=grammar)
+                                    min_length=min_length, int8=int8, grammar=grammar,
+                                    options={"tempo": tempo} if tempo is not None else None)
     samples = model.home.decode_samples(model.codec, prime_given, primer, outs,
                                         max_note_seconds=request.max_note_seconds,
                                         **({"tempo": tempo} if tempo is not None else {}))

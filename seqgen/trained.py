@@ -8,7 +8,7 @@ language model over token ids; the codec and the domain (seqgen.domains) make th
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,8 @@ class Model:
                    stop: str | None = None, seconds: float | None = None,
                    min_length: int | None = None, int8: bool = False,
                    on_step: Callable[[list[int | None]], None] | None = None,
-                   grammar: bool = True) -> tuple[list[int], list[list[int]]]:
+                   grammar: bool = True,
+                   options: Mapping[str, Any] | None = None) -> tuple[list[int], list[list[int]]]:
         """The primer's token ids and `num` continuations of up to `length` new tokens each.
 
         `seconds` (music, waveforms) caps each continuation's duration; `stop` (text) ends a sample at that
@@ -74,7 +75,8 @@ class Model:
         with 8-bit recurrent weights: CPU only, several times faster for models of 512 hidden units and up.
         `on_step` is called with each step's drawn ids (see seqgen.sample.generate). With `grammar` (the default)
         a codec that has a token grammar (music's metrical tokens) gets only samples that follow it; False draws
-        from the model's distribution as it is."""
+        from the model's distribution as it is. `options` are those the samples will be decoded with (a music
+        model's tempo), which `seconds` counts at."""
         length = self.home.default_length if length is None else length
         min_length = self.home.min_length(self.codec) if min_length is None else min_length
         stops = [self.codec.end_ids] if self.codec.end_ids else []
@@ -82,7 +84,7 @@ class Model:
             stops.append(self.known_ids(stop, "--stop"))
         costs, budget = None, None
         if seconds is not None:
-            length, costs, budget = self.home.sample_limit(self.codec, length, seconds)
+            length, costs, budget = self.home.sample_limit(self.codec, length, seconds, options)
         primer = self.prime_ids(prime)
         seed = secrets.randbits(31) if seed is None else seed
         try:
@@ -104,7 +106,7 @@ class Model:
         from a music model (notes held longer than `max_note_seconds`, default 5 s, are ended), float sample
         arrays at the model's rate from a waveform model. `options` go to the domain's decoding."""
         primer, outs = self.sample_ids(num, length, temperature, top_k, top_p, prime, seed, stop, seconds,
-                                       min_length, int8, grammar=grammar)
+                                       min_length, int8, grammar=grammar, options=options)
         return self.home.decode_samples(self.codec, prime, primer, outs, **options)
 
     # --- scoring ------------------------------------------------------------------------------------

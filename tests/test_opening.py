@@ -172,6 +172,20 @@ def test_sample_writes_the_metre_key_and_tempo_asked(jigs_and_reels: Path, tmp_p
         assert [k.key_number for k in pm.key_signature_changes] == [parse_key("G")]
 
 
+def test_seconds_count_at_the_tempo_asked(jigs_and_reels: Path, tmp_path: Path) -> None:
+    """At 60 quarter notes per minute a bar lasts twice as long as at the decoder's 120: `--seconds 6` still means
+    six seconds of the written file (every note starts within them; a briefly trained model may hold its last notes
+    past the last bar line), and the samples, kept from ending early, reach well into them."""
+    out = tmp_path / "slow.mid"
+    r = run("sample", "-c", jigs_and_reels, "--tempo", 60, "--seconds", 6, "--midi", out, "--num", 3, "--seed", 4,
+            "--length", 600, "--min-length", 600)
+    assert_clean_exit(r)
+    starts = [max(n.start for n in pretty_midi.PrettyMIDI(str(tmp_path / f"slow-{i}.mid")).instruments[0].notes)
+              for i in (1, 2, 3)]
+    assert all(start < 6.0 for start in starts), starts
+    assert max(starts) > 3.0, starts  # the budget, not the length, ended them
+
+
 def test_sample_refuses_what_the_model_cannot_be_asked(jigs_and_reels: Path, trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.mid"
     assert_clean_error(run("sample", "-c", jigs_and_reels, "--meter", "7/8", "--midi", out), "--meter 7/8",

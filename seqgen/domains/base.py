@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -190,9 +190,11 @@ class Domain(ABC):
         """Token ids of a primer (after the codec's start context); [] when there is none."""
 
     @abstractmethod
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, Costs | None, float | None]:
+    def sample_limit(self, codec: Codec, length: int, seconds: float,
+                     options: Mapping[str, Any] | None = None) -> tuple[int, Costs | None, float | None]:
         """A --seconds cap as (length, costs in seconds: per token id or a meter, see seqgen.sample.generate,
-        budget), or an error where it means nothing."""
+        budget), or an error where it means nothing. `options` are those the samples will be decoded with (a
+        music model's tempo), which can change how long a token lasts."""
 
     def min_length(self, codec: Codec) -> int:
         """New tokens a sample writes before it may end, for this codec (default_min_length unless a domain's

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +96,8 @@ class DnaDomain(Domain):
         except ValueError as e:
             raise SeqgenError(f"--prime: {e}") from None
 
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
+    def sample_limit(self, codec: Codec, length: int, seconds: float,
+                     options: Mapping[str, Any] | None = None) -> tuple[int, list[float] | None, float | None]:
         raise SeqgenError("--seconds is for music and waveform models; DNA counts --length bases")
 
     def decode_samples(self, codec: Codec, prime: Any, primer: list[int], outs: list[list[int]],

@@ -5,7 +5,7 @@ pieces as primers and samples (--midi/--wav/--plot), whole pieces scored per tok
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from seqgen.domains.base import (
 from seqgen.domains.music.checkup import musicality_check, musicality_rows
 from seqgen.domains.music.data import CODECS, read_music_data
 from seqgen.domains.music.files import MUSIC_SUFFIXES
-from seqgen.domains.music.metrical import MetricalCodec
+from seqgen.domains.music.metrical import TEMPO, MetricalCodec
 from seqgen.domains.music.opening import Opening, at_tempo, check_tempo, opening_bans, opening_ids
 from seqgen.domains.music.output import read_piece, write_pieces
 from seqgen.domains.music.played_time import PlayedTime
@@ -138,12 +138,15 @@ class MusicDomain(Domain):
         """An `Opening`'s metre: every other time signature."""
         return opening_bans(codec, prime) if isinstance(prime, Opening) else []
 
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, Costs | None, float | None]:
+    def sample_limit(self, codec: Codec, length: int, seconds: float,
+                     options: Mapping[str, Any] | None = None) -> tuple[int, Costs | None, float | None]:
         """Each sample stops before it would last longer than `seconds`: a performance model's time shifts, a
-        metrical model's bars as played, its repeats played out (see played_time)."""
+        metrical model's bars as played, its repeats played out (see played_time), at the `tempo` in `options`
+        (the codec times bars at 120 quarter notes per minute: at 60, a piece lasts twice as long)."""
         check_seconds(seconds)
         if isinstance(codec, MetricalCodec):
-            return length, PlayedTime(codec), seconds
+            tempo = (options or {}).get("tempo") or TEMPO
+            return length, PlayedTime(codec), seconds * tempo / TEMPO
         events: EventCodec = codec
         return length, events.token_seconds.tolist(), seconds
 

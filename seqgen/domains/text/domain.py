@@ -4,7 +4,7 @@ samples printed, and texts scored; a model of ABC notation can also write its sa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,8 @@ class TextDomain(Domain):
     def primer_ids(self, model: Model, prime: Any) -> list[int]:
         return self.known_ids(model.codec, str(prime), "--prime") if prime else []
 
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
+    def sample_limit(self, codec: Codec, length: int, seconds: float,
+                     options: Mapping[str, Any] | None = None) -> tuple[int, list[float] | None, float | None]:
         raise SeqgenError("--seconds is for music and waveform models; text counts --length characters")
 
     def decode_samples(self, codec: Codec, prime: Any, primer: list[int], outs: list[list[int]],

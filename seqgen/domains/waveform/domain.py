@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +144,8 @@ class WaveformDomain(Domain):
         """A recording, read and resampled like the training data, as levels."""
         return [] if prime is None else model.codec.encode(self.read_signal(model, prime))
 
-    def sample_limit(self, codec: Codec, length: int, seconds: float) -> tuple[int, list[float] | None, float | None]:
+    def sample_limit(self, codec: Codec, length: int, seconds: float,
+                     options: Mapping[str, Any] | None = None) -> tuple[int, list[float] | None, float | None]:
         """One token per sample: a duration is a length."""
         check_seconds(seconds)
         rate = codec.sample_rate
