@@ -247,3 +247,40 @@ def test_resume_into_a_read_only_folder_fails_before_training(good: Path, monkey
     assert result.stderr == f"seqgen: error: {good}: cannot resume into a folder that is read-only or not writable " \
                             "for this user\n"
     assert digest(good, tuple(before)) == before
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid`'s main thread has started (Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="parsing workers are tied to their parent on Linux")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_run_stopped_while_parsing_music_leaves_no_workers_behind(sig: signal.Signals, tmp_path: Path) -> None:
+    """`seqgen train folk` stopped while its worker processes parse the corpus: the workers end with it, where they
+    used to wait on for work that never came."""
+    proc = subprocess.Popen([sys.executable, "-m", "seqgen", "train", "folk", "--out", str(tmp_path / "ck"), "-q"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "SEQGEN_CACHE": str(tmp_path / "cache")})
+    deadline = time.monotonic() + 120
+    while not (workers := _children(proc.pid)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers, "no parsing workers started"
+    time.sleep(1.0)  # the workers are parsing
+    proc.send_signal(sig)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(w) for w in workers), workers

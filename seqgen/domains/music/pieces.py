@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -161,13 +162,26 @@ def encode_files(paths: Sequence[Path], codec: EventCodec, progress: FileProgres
     return out
 
 
+def _end_with_parent(parent: int) -> None:
+    """Worker initializer (Linux): the kernel ends this worker when the process that started it ends, however it
+    ends. A `seqgen train` stopped by SIGTERM or SIGKILL while parsing would otherwise leave its workers behind,
+    waiting for work that never comes (cache files are written atomically, so none is left half-written)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1  # prctl option: the signal this process gets when its parent ends
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the line above took effect
+        os._exit(1)
+
+
 def _encode_in_workers(paths: Sequence[Path], todo: list[int], codec: EventCodec, workers: int,
                        finished: Callable[[int, PieceSet], None]) -> None:
     """Parse files in worker processes. On Linux they fork (children never touch torch, as with PyTorch's
     DataLoader workers), which also spares a user's script without a `__main__` guard from being re-run;
     elsewhere they spawn, and if that breaks the pool, the files left are parsed in this process."""
     method = "fork" if sys.platform == "linux" else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    tied = {"initializer": _end_with_parent, "initargs": (os.getpid(),)} if sys.platform == "linux" else {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), **tied) as pool:
         futures = {pool.submit(_encode_and_cache, paths[i], codec): i for i in todo}
         try:
             for future in as_completed(futures):
