@@ -189,3 +189,20 @@ def test_a_per_token_table_still_caps_as_before() -> None:
     capped = generate(model, [3], 30, num=4, temperature=1.0, seed=5, costs=table, budget=budget)
     assert capped == [_cut(ids, [table[t] for t in ids], budget) for ids in free]
     assert any(len(out) < len(ids) for out, ids in zip(capped, free, strict=True))
+
+
+def test_a_primer_with_a_repeat_ends_where_it_is_played_out(codec: MetricalCodec, tmp_path) -> None:
+    """The piano roll shades the primer up to where it ends as played: a primer of four 2/4 bars, the first two
+    between repeat signs, lasts six bars (6 s at the decoder's 120 quarter notes per minute, 12 s at --tempo 60),
+    not four."""
+    from seqgen import domains
+    from seqgen.domains.base import SampleRequest
+    from seqgen.domains.music.played_time import played_seconds
+
+    primer = [*codec.start_ids, *codec.encode(abc_to_midi("X:1\nT:t\nM:2/4\nL:1/8\nK:C\n|:CDEF|GABc:|cBAG|F4|]\n"))]
+    assert played_seconds(codec, primer) == pytest.approx(6.0) == codec.decode(primer).get_end_time()
+    music = domains.get("music")
+    asked = {None: 6.0, 120.0: 6.0, 60.0: 12.0}
+    for tempo, seconds in asked.items():
+        request = SampleRequest(1, prime_file=tmp_path / "op.abc", asked={"tempo": tempo})
+        assert music._primer_seconds(codec, primer, request) == pytest.approx(seconds)

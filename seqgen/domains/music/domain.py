@@ -32,7 +32,7 @@ from seqgen.domains.music.files import MUSIC_SUFFIXES
 from seqgen.domains.music.metrical import TEMPO, MetricalCodec
 from seqgen.domains.music.opening import Opening, at_tempo, check_tempo, opening_bans, opening_ids
 from seqgen.domains.music.output import read_piece, write_pieces
-from seqgen.domains.music.played_time import PlayedTime
+from seqgen.domains.music.played_time import PlayedTime, played_seconds
 from seqgen.domains.music.protocol import EventCodec
 from seqgen.domains.music.scoring import PieceScore, score_pieces, show_pieces
 from seqgen.errors import SeqgenError
@@ -188,8 +188,17 @@ class MusicDomain(Domain):
             raise SeqgenError(f"{model.path} is a music model: give --midi OUT.mid, --wav OUT.wav and/or "
                               "--plot OUT.png to receive its samples")
 
+    @staticmethod
+    def _primer_seconds(codec: Codec, primer: list[int], request: SampleRequest) -> float:
+        """Where the primer ends in the written pieces: its time shifts, or a metrical primer's bars as played
+        (its repeats played out) at the tempo asked."""
+        if not isinstance(codec, MetricalCodec):
+            events: EventCodec = codec
+            return events.seconds(primer)
+        return played_seconds(codec, primer) * TEMPO / (request.asked.get("tempo") or TEMPO)
+
     def write_samples(self, model: Model, request: SampleRequest, run: SampleRun, report: Report) -> None:
-        primer_s = model.codec.seconds(run.primer) if request.prime_file is not None else None
+        primer_s = self._primer_seconds(model.codec, run.primer, request) if request.prime_file is not None else None
         records = [{"index": i, "seed": run.seed, "events": len(ids)} for i, ids in enumerate(run.outs, 1)]
         written = write_pieces(run.samples, request, primer_s, records, report)
         for r in records:

@@ -117,3 +117,9 @@ class PlayedTime:
         segments = play_order(marks, start, state.end, self._form,
                               in_step=lambda back_to, at: in_step(bars, onsets, back_to, at))
         return start + sum(b - a for a, b in segments)
+
+
+def played_seconds(codec: MetricalCodec, ids: Sequence[int]) -> float:
+    """How long a token sequence lasts as played, repeats played out, at the decoder's 120 quarter notes per minute
+    (whole bars, as `--seconds` counts them): where a primer ends in the piece a sample continues."""
+    return PlayedTime(codec).start(ids).played
