@@ -21,7 +21,6 @@ and a piece ends (EOS) only once it has a note.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -45,7 +44,6 @@ FOLLOWERS = {
     OTHER: (),
 }
 _FORM = {"Repeat_start": REPEAT_START, "Repeat_end": REPEAT_END, "Ending_1": ENDING, "Ending_2": ENDING}
-_TIME_SIGNATURE = re.compile(r"TimeSig_(\d+)/(\d+)")
 
 
 class State(NamedTuple):
@@ -70,12 +68,12 @@ class MetricalGrammar:
     """`MetricalCodec`'s grammar (the table in the module docstring), with masks cached per state."""
 
     def __init__(self, codec: MetricalCodec):
-        names = [codec.token_name(i) for i in range(codec.vocab_size)]
-        self._kind = np.array([_kind(n) for n in names])
-        self._position = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
-        # the positions a bar holds, on its time signature token (0 on others)
-        signatures = [_TIME_SIGNATURE.fullmatch(n) for n in names]
-        self._bar_positions = np.array([int(m[1]) * RESOLUTION if m else 0 for m in signatures])
+        self._kind = np.array([_kind(codec.token_name(i)) for i in range(codec.vocab_size)])
+        self._position = codec.positions
+        # the positions a bar holds, on its time signature token (its beats of RESOLUTION positions; 0 on others)
+        beats = np.divide(codec.bar_quarters, codec.beat_quarters, out=np.zeros_like(codec.bar_quarters),
+                          where=codec.beat_quarters > 0)
+        self._bar_positions = np.rint(beats * RESOLUTION).astype(np.int64)
         self._of_kind = {kind: self._kind == kind for kind in range(OTHER + 1)}
         self._first = (KEY,) if codec.keys else (BAR, REPEAT_START)
         self._masks: dict[State, np.ndarray] = {}

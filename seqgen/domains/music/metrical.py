@@ -30,7 +30,7 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,21 +120,22 @@ class MetricalCodec(Codec):
         self.program, self.keys = program, keys
         self.tokenizer = _tokenizer(params)
         self._base = len(self.tokenizer)  # form tokens follow MidiTok's, key tokens follow them
-        self._form = {mark: self._base + k for k, mark in enumerate(FORM_TOKENS)}
+        self.form_ids = {mark: self._base + k for k, mark in enumerate(FORM_TOKENS)}
         self._key_base = self._base + len(FORM_TOKENS)
         self._extra = list(FORM_TOKENS.values()) + ([f"Key_{k}" for k in KEY_NAMES] if keys else [])
-        self._bar = self.tokenizer.vocab["Bar_None"]
+        self.bar_id = self.tokenizer.vocab["Bar_None"]
         names = [self.tokenizer[i] for i in range(self._base)] + self._extra
         self._pitch = np.array([int(n[6:]) if n.startswith("Pitch_") else -1 for n in names])
         self._pitch_id = {int(p): i for i, p in enumerate(self._pitch) if p >= 0}
-        # per id, read off the names once: a time signature's bar and beat in quarters (n beats of 4/d quarters;
-        # 0 for other tokens), a position's index in the bar (-1 for other tokens)
+        # per id, read off the names once (the grammar and the played-time meter read them too): a time
+        # signature's bar and beat in quarters (n beats of 4/d quarters; 0 for other tokens), a position's index in
+        # the bar (-1 for other tokens)
         signatures = [_TIME_SIGNATURE.fullmatch(n) for n in names]
-        self._bar_quarters = np.array([int(m[1]) * 4 / int(m[2]) if m else 0.0 for m in signatures])
-        self._beat_quarters = np.array([4 / int(m[2]) if m else 0.0 for m in signatures])
-        self._position = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
+        self.bar_quarters = np.array([int(m[1]) * 4 / int(m[2]) if m else 0.0 for m in signatures])
+        self.beat_quarters = np.array([4 / int(m[2]) if m else 0.0 for m in signatures])
+        self.positions = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
         # seconds each token moves time on: a bar's time signature token carries the bar
-        self._seconds = self._bar_quarters * 60 / TEMPO
+        self._seconds = self.bar_quarters * 60 / TEMPO
         # "6/8" -> the id of TimeSig_6/8
         self.meters = {f"{m[1]}/{m[2]}": i for i, m in enumerate(signatures) if m}
         self._grammar: MetricalGrammar | None = None
@@ -171,7 +172,7 @@ class MetricalCodec(Codec):
 
     def first_bar(self, meter: str) -> list[int]:
         """The tokens that open a piece's first bar in `meter` ("6/8", one of `meters`)."""
-        return [self._bar, self.meters[meter]]
+        return [self.bar_id, self.meters[meter]]
 
     def key_of(self, ids: Sequence[int]) -> int | None:
         """The key number a token sequence's key token names (its first), or None."""
@@ -196,7 +197,7 @@ class MetricalCodec(Codec):
             return []
         sequence = self.tokenizer.encode(score)
         ids = list((sequence[0] if isinstance(sequence, list) else sequence).ids)
-        marked = any(e.text in self._form for e in data.text_events)
+        marked = any(e.text in self.form_ids for e in data.text_events)
         ids = self._with_form(ids, data) if marked else self._folded(ids)
         key = key_of_notes([n for inst in data.instruments if not inst.is_drum for n in inst.notes]) \
             if self.keys else None
@@ -209,17 +210,17 @@ class MetricalCodec(Codec):
         shows a model the form of songs written out in full (the Essen collection has no repeat signs)."""
         bars: list[list[int]] = []
         for token in ids:
-            if token == self._bar or not bars:
+            if token == self.bar_id or not bars:
                 bars.append([])
             bars[-1].append(token)
         out: list[int] = []
         i = 0
         while i < len(bars):
             length = next((n for n in range(min(MAX_FOLD_BARS, (len(bars) - i) // 2), 1, -1)
-                           if bars[i : i + n] == bars[i + n : i + 2 * n] and bars[i][0] == self._bar), 0)
+                           if bars[i : i + n] == bars[i + n : i + 2 * n] and bars[i][0] == self.bar_id), 0)
             if length:
-                out += [self._form[REPEAT_START], *(t for bar in bars[i : i + length] for t in bar),
-                        self._form[REPEAT_END]]
+                out += [self.form_ids[REPEAT_START], *(t for bar in bars[i : i + length] for t in bar),
+                        self.form_ids[REPEAT_END]]
                 i += 2 * length
             else:
                 out += bars[i]
@@ -230,8 +231,8 @@ class MetricalCodec(Codec):
         """`ids` with each of the piece's form marks as a token before the first bar or note position at or after
         the mark's time (a bar line, or mid-bar where a repeat ends on a short bar and the next part's pickup
         fills it, as folk tunes often do); marks after the last note go at the end."""
-        marks = sorted((pm.time_to_tick(e.time) / pm.resolution, self._form[e.text]) for e in pm.text_events
-                       if e.text in self._form)
+        marks = sorted((pm.time_to_tick(e.time) / pm.resolution, self.form_ids[e.text]) for e in pm.text_events
+                       if e.text in self.form_ids)
         if not marks:
             return ids
         times, _ = self._times(ids)
@@ -250,13 +251,13 @@ class MetricalCodec(Codec):
         start, length, beat, bars = 0.0, 4.0, 1.0, 0
         for token in ids:
             when = None
-            if token == self._bar:
+            if token == self.bar_id:
                 start, bars = (start + length if bars else 0.0), bars + 1
                 when = start
-            elif self._bar_quarters[token]:
-                length, beat = self._bar_quarters[token], self._beat_quarters[token]
-            elif self._position[token] >= 0:
-                when = start + self._position[token] / RESOLUTION * beat
+            elif self.bar_quarters[token]:
+                length, beat = self.bar_quarters[token], self.beat_quarters[token]
+            elif self.positions[token] >= 0:
+                when = start + self.positions[token] / RESOLUTION * beat
             times.append(when)
         return times, start + length if bars else 0.0
 
@@ -307,11 +308,10 @@ class MetricalCodec(Codec):
             marks.setdefault(end, set()).update(pending)
         # the piece starts at its first note, or at a repeat sign before it (a first bar of silence is repeated too)
         # bar lines, the last bar's end included (a repeat sign after the last note stands there)
-        bars = [when * 60 / TEMPO for token, when in zip(ids, times, strict=True) if token == self._bar]
+        bars = [when * 60 / TEMPO for token, when in zip(ids, times, strict=True) if token == self.bar_id]
         bars.append(bar_end * 60 / TEMPO)
         onsets = sorted(n.start for n in notes)
-        segments = play_order(marks, min(min(n.start for n in notes), *marks), end, self._form,
-                              in_step=lambda back_to, at: in_step(bars, onsets, back_to, at))
+        segments = play_order(marks, min(onsets[0], *marks), end, self.form_ids, bars, onsets)
         played = []
         at = segments[0][0]
         for a, b in segments:
@@ -398,13 +398,13 @@ def in_step(bars: Sequence[float], onsets: Sequence[float], back_to: float, at: 
 
 
 def play_order(marks: dict[float, set[int]], start: float, end: float, form: dict[str, int],
-               in_step: Callable[[float, float], float] | None = None) -> list[tuple[float, float]]:
+               bars: Sequence[float] = (), onsets: Sequence[float] = ()) -> list[tuple[float, float]]:
     """The stretches of a written piece in the order they are played, as (from, to) times, given its form marks
     by time (`form` maps REPEAT_START, ... to their token ids). A repeat end goes back once to the last repeat
     start (else the beginning, or the end of the previous repeat, as in ABC); the second time through, a first
     ending is skipped for the second ending after it. Marks a model wrote out of place are played as far as they
-    make sense and never loop: each repeat end is taken once. `in_step(back_to, at)`, when given, says where a
-    repeat from `at` to `back_to` resumes (see `in_step`, which keeps the bars in step)."""
+    make sense and never loop: each repeat end is taken once. With the piece's `bars` (bar lines) and note
+    `onsets`, both ascending, a repeat resumes in step with the bars (see `in_step`)."""
     begin_, end_, first_, second_ = (form[m] for m in (REPEAT_START, REPEAT_END, FIRST_ENDING, SECOND_ENDING))
     marks = {**marks, start: marks.get(start, set()) & {begin_}}  # at the very start only a repeat start means anything
     times = sorted(t for t in marks if start <= t <= end)
@@ -423,7 +423,7 @@ def play_order(marks: dict[float, set[int]], start: float, end: float, form: dic
         if end_ in here:
             if here_at not in taken:  # the first time at this repeat end: back to its start
                 taken.add(here_at)
-                resume = in_step(back_to, here_at) if in_step else back_to
+                resume = in_step(bars, onsets, back_to, here_at)
                 segments.append((resume, back_to))  # a lead-in that keeps the bars in step (mostly empty)
                 pos, again, jumped_to = back_to, True, back_to
                 continue

@@ -22,9 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
-
-from seqgen.domains.music.metrical import FORM_TOKENS, RESOLUTION, MetricalCodec, in_step, play_order
+from seqgen.domains.music.metrical import RESOLUTION, TEMPO, MetricalCodec, play_order
 
 
 class Timeline(NamedTuple):
@@ -49,15 +47,12 @@ class PlayedTime:
     the seconds it adds to (or, where it changes what earlier marks mean, takes from) the piece as played."""
 
     def __init__(self, codec: MetricalCodec):
-        names = [codec.token_name(i) for i in range(codec.vocab_size)]
-        ids = {name: i for i, name in enumerate(names)}
-        self._bar = ids["Bar_None"]
-        self._form = {mark: ids[name] for mark, name in FORM_TOKENS.items()}
+        self._bar = codec.bar_id
+        self._form = codec.form_ids
         self._form_ids = set(self._form.values())
-        self._seconds = np.asarray(codec.token_seconds, dtype=float)  # a bar's length on its time signature token
-        # seconds per beat on a time signature token (a beat is its denominator: 4 / d quarters at 2 a second)
-        self._beat = np.array([2 / int(n.split("/")[1]) if n.startswith("TimeSig_") else 0.0 for n in names])
-        self._position = np.array([int(n[9:]) if n.startswith("Position_") else -1 for n in names])
+        self._seconds = codec.token_seconds  # a bar's length on its time signature token
+        self._beat = codec.beat_quarters * 60 / TEMPO  # seconds per beat on a time signature token
+        self._position = codec.positions
 
     def start(self, ids: Sequence[int]) -> Timeline:
         """The timeline after `ids` (a primer). Samples are charged from there on, so the primer's own bars cost
@@ -113,9 +108,7 @@ class PlayedTime:
         if state.pending:  # marks after the last note: at the end
             marks.setdefault(state.end, set()).update(state.pending)
         start = min(state.first_note, *marks)
-        bars, onsets = (*state.bars, state.end), sorted(state.onsets)
-        segments = play_order(marks, start, state.end, self._form,
-                              in_step=lambda back_to, at: in_step(bars, onsets, back_to, at))
+        segments = play_order(marks, start, state.end, self._form, (*state.bars, state.end), sorted(state.onsets))
         return start + sum(b - a for a, b in segments)
 
 
