@@ -46,6 +46,12 @@ if TYPE_CHECKING:
 
 NAME = NoteEventCodec.domain
 
+
+def _speed(tempo: float | None) -> float:
+    """How many times faster than the metrical decoder's 120 quarter notes per minute a piece is played at `tempo`
+    (None: at 120)."""
+    return (tempo or TEMPO) / TEMPO
+
 FOLK = Corpus(
     name="folk",
     domain=NAME,
@@ -145,8 +151,7 @@ class MusicDomain(Domain):
         (the codec times bars at 120 quarter notes per minute: at 60, a piece lasts twice as long)."""
         check_seconds(seconds)
         if isinstance(codec, MetricalCodec):
-            tempo = (options or {}).get("tempo") or TEMPO
-            return length, PlayedTime(codec), seconds * tempo / TEMPO
+            return length, PlayedTime(codec), seconds * _speed((options or {}).get("tempo"))
         events: EventCodec = codec
         return length, events.token_seconds.tolist(), seconds
 
@@ -195,7 +200,7 @@ class MusicDomain(Domain):
         if not isinstance(codec, MetricalCodec):
             events: EventCodec = codec
             return events.seconds(primer)
-        return played_seconds(codec, primer) * TEMPO / (request.asked.get("tempo") or TEMPO)
+        return played_seconds(codec, primer) / _speed(request.asked.get("tempo"))
 
     def write_samples(self, model: Model, request: SampleRequest, run: SampleRun, report: Report) -> None:
         primer_s = self._primer_seconds(model.codec, run.primer, request) if request.prime_file is not None else None
